@@ -1,0 +1,506 @@
+//! The immutable institution catalogue: lookups by id, filtered text and routing-number search,
+//! and the recommended list (UCW §7.3, §7.4, §8.2).
+
+use crate::error::CatalogError;
+use crate::index::{StrTable, TextIndex};
+use crate::normalize::normalize;
+use crate::search::Scratch;
+use hub_core::institution::{AggregatorSupport, Institution, SupportLevel};
+use hub_core::job::JobType;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+/// Institution id → ISO 3166 alpha-2 country, for the country filter. Institutions absent from
+/// the map have no country.
+pub type CountryMap = HashMap<String, String>;
+
+/// Which institutions a query may return.
+#[derive(Debug, Clone, Copy)]
+pub struct Filter<'a> {
+    /// Aggregator block keys allowed (`sandbox`, `mx`, …). Empty → nothing matches.
+    pub aggregators: &'a [String],
+    /// One allowed block must support every job type at the partial level (UCW's search query
+    /// requires all flags on the same block).
+    pub job_types: &'a [JobType],
+    /// Institution ids excluded from text and routing-number search (not from recommended).
+    pub hidden: &'a HashSet<String>,
+    /// False when env = prod: `is_test_bank` institutions are dropped.
+    pub include_test_banks: bool,
+    /// ISO country (case-insensitive). `Some` drops institutions of other countries and those
+    /// with no recorded country; `None` keeps all.
+    pub country: Option<&'a str>,
+}
+
+/// One page of results. Build it with [`Page::new`] or [`Page::from_query`] to validate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    /// 1-based page number.
+    pub page: usize,
+    /// Results per page, `1..=Page::MAX_SIZE`.
+    pub page_size: usize,
+}
+
+impl Page {
+    pub const MAX_SIZE: usize = 100;
+    /// The widget's `pageSize` (connect-widget sends 25).
+    pub const DEFAULT_SIZE: usize = 25;
+
+    pub fn new(page: usize, page_size: usize) -> Result<Page, CatalogError> {
+        if page == 0 {
+            return Err(CatalogError::InvalidPage {
+                field: "page",
+                message: "must be at least 1".into(),
+            });
+        }
+        if !(1..=Self::MAX_SIZE).contains(&page_size) {
+            return Err(CatalogError::InvalidPage {
+                field: "pageSize",
+                message: format!("must be between 1 and {}", Self::MAX_SIZE),
+            });
+        }
+        Ok(Page { page, page_size })
+    }
+
+    /// Parses the `page` and `pageSize` query parameters; absent ones default to 1 and 25.
+    pub fn from_query(page: Option<&str>, page_size: Option<&str>) -> Result<Page, CatalogError> {
+        fn parse(
+            field: &'static str,
+            value: Option<&str>,
+            default: usize,
+        ) -> Result<usize, CatalogError> {
+            match value {
+                None => Ok(default),
+                Some(text) => text.trim().parse().map_err(|_| CatalogError::InvalidPage {
+                    field,
+                    message: format!("must be a positive integer, got {text:?}"),
+                }),
+            }
+        }
+        Page::new(
+            parse("page", page, 1)?,
+            parse("pageSize", page_size, Self::DEFAULT_SIZE)?,
+        )
+    }
+
+    /// Index of the first result on this page, and one past the last. Tolerates unvalidated
+    /// values: page 0 is read as 1 and the size is capped at `MAX_SIZE`.
+    pub(crate) fn bounds(self) -> (usize, usize) {
+        let size = self.page_size.min(Self::MAX_SIZE);
+        let start = self.page.max(1).saturating_sub(1).saturating_mul(size);
+        (start, start.saturating_add(size))
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page {
+            page: 1,
+            page_size: Self::DEFAULT_SIZE,
+        }
+    }
+}
+
+/// Capability bits of one aggregator block.
+pub(crate) mod caps {
+    pub const VERIFICATION: u8 = 1;
+    pub const IDENTIFICATION: u8 = 2;
+    pub const AGGREGATION: u8 = 4;
+}
+
+/// The flag each job type needs at the partial level (UCW's search and recommended lists).
+fn partial_caps(job: JobType) -> u8 {
+    match job {
+        JobType::AccountNumber => caps::VERIFICATION,
+        JobType::AccountOwner => caps::IDENTIFICATION,
+        JobType::Transactions | JobType::TransactionHistory => caps::AGGREGATION,
+    }
+}
+
+fn block_caps(block: &AggregatorSupport) -> u8 {
+    let mut bits = 0;
+    for job in JobType::ALL {
+        if block.supports(job, SupportLevel::Partial) {
+            bits |= partial_caps(job);
+        }
+    }
+    bits
+}
+
+#[derive(Clone, Copy)]
+struct BlockCaps {
+    key: u8,
+    caps: u8,
+}
+
+/// Per-institution data the filter and ranking need, in 16 bytes.
+#[derive(Clone, Copy)]
+pub(crate) struct Meta {
+    /// Position in tie-break order (shorter name, then name, then id).
+    pub(crate) tie_rank: u32,
+    blocks_start: u32,
+    blocks_len: u16,
+    /// Index into `countries` plus one; 0 = unknown.
+    country: u16,
+    is_test_bank: bool,
+}
+
+/// Most distinct block keys the per-query bitset can hold.
+const MAX_BLOCK_KEYS: usize = 256;
+
+/// A [`Filter`] resolved against one catalogue: strings turned into small ids once per query.
+pub(crate) struct CompiledFilter {
+    allowed_keys: [u64; 4],
+    required_caps: u8,
+    hidden: Vec<u32>,
+    include_test_banks: bool,
+    country: Option<u16>,
+    matches_nothing: bool,
+}
+
+thread_local! {
+    /// Per-thread search buffers, sized to the largest catalogue searched on the thread.
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// The institution catalogue. Immutable after [`Catalog::build`]; share it behind an `Arc`.
+pub struct Catalog {
+    institutions: Vec<Institution>,
+    /// Institution indices sorted by id: `get` is a binary search without a second copy of ids.
+    by_id: Vec<u32>,
+    pub(crate) meta: Vec<Meta>,
+    /// Tie rank → institution index.
+    pub(crate) by_rank: Vec<u32>,
+    block_keys: Vec<String>,
+    blocks: Vec<BlockCaps>,
+    countries: Vec<String>,
+    /// Normalised names, indexed like `institutions`.
+    pub(crate) names: StrTable,
+    pub(crate) text: TextIndex,
+    /// (9-digit routing number, tie rank), sorted.
+    routing: Vec<(u32, u32)>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("institutions", &self.institutions.len())
+            .field("tokens", &self.text.vocab.len())
+            .field("index_bytes", &self.index_bytes())
+            .finish()
+    }
+}
+
+impl Catalog {
+    /// Builds the catalogue. A later entry with the same id replaces an earlier one; an empty
+    /// name is an error naming the id.
+    pub fn build(institutions: Vec<Institution>) -> Result<Catalog, CatalogError> {
+        Self::build_with_countries(institutions, &CountryMap::new())
+    }
+
+    /// [`Catalog::build`] plus a country per institution id for [`Filter::country`].
+    pub fn build_with_countries(
+        institutions: Vec<Institution>,
+        countries: &CountryMap,
+    ) -> Result<Catalog, CatalogError> {
+        let mut unique: Vec<Institution> = Vec::with_capacity(institutions.len());
+        let mut position: HashMap<String, usize> = HashMap::with_capacity(institutions.len());
+        for institution in institutions {
+            if institution.name.trim().is_empty() {
+                return Err(CatalogError::EmptyName { id: institution.id });
+            }
+            match position.get(&institution.id) {
+                Some(&at) => unique[at] = institution,
+                None => {
+                    position.insert(institution.id.clone(), unique.len());
+                    unique.push(institution);
+                }
+            }
+        }
+        drop(position);
+        let institutions = unique;
+        let count = institutions.len();
+
+        let mut by_id: Vec<u32> = (0..count as u32).collect();
+        by_id.sort_unstable_by(|&a, &b| {
+            institutions[a as usize]
+                .id
+                .cmp(&institutions[b as usize].id)
+        });
+
+        let name_chars: Vec<usize> = institutions
+            .iter()
+            .map(|i| i.name.chars().count())
+            .collect();
+        let mut by_rank: Vec<u32> = (0..count as u32).collect();
+        by_rank.sort_unstable_by(|&a, &b| {
+            let (x, y) = (&institutions[a as usize], &institutions[b as usize]);
+            name_chars[a as usize]
+                .cmp(&name_chars[b as usize])
+                .then_with(|| x.name.cmp(&y.name))
+                .then_with(|| x.id.cmp(&y.id))
+        });
+        let mut tie_rank = vec![0u32; count];
+        for (rank, &inst) in by_rank.iter().enumerate() {
+            tie_rank[inst as usize] = rank as u32;
+        }
+
+        let mut block_keys: Vec<String> = institutions
+            .iter()
+            .flat_map(|i| i.aggregators.keys().cloned())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        block_keys.sort_unstable();
+        if block_keys.len() > MAX_BLOCK_KEYS {
+            return Err(CatalogError::TooManyAggregatorKeys {
+                count: block_keys.len(),
+                max: MAX_BLOCK_KEYS,
+            });
+        }
+
+        let mut country_names: Vec<String> = countries
+            .values()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        country_names.sort_unstable();
+
+        let mut meta = Vec::with_capacity(count);
+        let mut blocks = Vec::new();
+        let mut names = StrTable::default();
+        let mut routing = Vec::new();
+        for (inst, institution) in institutions.iter().enumerate() {
+            let blocks_start = blocks.len() as u32;
+            for (key, block) in &institution.aggregators {
+                let key = block_keys.binary_search(key).unwrap_or_default() as u8;
+                blocks.push(BlockCaps {
+                    key,
+                    caps: block_caps(block),
+                });
+            }
+            let country = countries
+                .get(&institution.id)
+                .and_then(|c| {
+                    country_names
+                        .binary_search(&c.trim().to_ascii_uppercase())
+                        .ok()
+                })
+                .map_or(0, |i| i as u16 + 1);
+            meta.push(Meta {
+                tie_rank: tie_rank[inst],
+                blocks_start,
+                blocks_len: institution.aggregators.len() as u16,
+                country,
+                is_test_bank: institution.is_test_bank,
+            });
+            names.push(&normalize(&institution.name));
+            for number in &institution.routing_numbers {
+                if let Some(number) = parse_routing_number(number) {
+                    routing.push((number, tie_rank[inst]));
+                }
+            }
+        }
+        routing.sort_unstable();
+        routing.dedup();
+        blocks.shrink_to_fit();
+
+        let keywords: Vec<&[String]> = institutions.iter().map(|i| i.keywords.as_slice()).collect();
+        let text = TextIndex::build(&names, &keywords);
+        Ok(Catalog {
+            institutions,
+            by_id,
+            meta,
+            by_rank,
+            block_keys,
+            blocks,
+            countries: country_names,
+            names,
+            text,
+            routing,
+        })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Institution> {
+        self.index_of(id).map(|i| &self.institutions[i])
+    }
+
+    pub fn len(&self) -> usize {
+        self.institutions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.institutions.is_empty()
+    }
+
+    /// All institutions, in build order (duplicates already resolved).
+    pub fn iter(&self) -> impl Iterator<Item = &Institution> {
+        self.institutions.iter()
+    }
+
+    /// The country recorded for `id` at build time.
+    pub fn country(&self, id: &str) -> Option<&str> {
+        let country = self.meta[self.index_of(id)?].country;
+        (country > 0).then(|| self.countries[usize::from(country) - 1].as_str())
+    }
+
+    /// Bytes held by the search index and per-institution metadata, excluding the
+    /// `Institution` records themselves. An estimate from capacities (allocator overhead aside).
+    pub fn index_bytes(&self) -> usize {
+        self.by_id.capacity() * 4
+            + self.meta.capacity() * std::mem::size_of::<Meta>()
+            + self.by_rank.capacity() * 4
+            + self.blocks.capacity() * std::mem::size_of::<BlockCaps>()
+            + self.names.heap_bytes()
+            + self.text.heap_bytes()
+            + self.routing.capacity() * 8
+    }
+
+    fn index_of(&self, id: &str) -> Option<usize> {
+        self.by_id
+            .binary_search_by(|&i| self.institutions[i as usize].id.as_str().cmp(id))
+            .ok()
+            .map(|at| self.by_id[at] as usize)
+    }
+
+    pub(crate) fn institution(&self, inst: usize) -> &Institution {
+        &self.institutions[inst]
+    }
+
+    /// Text search (see the crate docs for ranking). An empty or whitespace query returns
+    /// nothing; queries are truncated to 200 characters.
+    pub fn search(&self, query: &str, filter: &Filter<'_>, page: Page) -> Vec<&Institution> {
+        let compiled = self.compile(filter, true);
+        if compiled.matches_nothing {
+            return Vec::new();
+        }
+        SCRATCH.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut scratch) => self.search_with(&mut scratch, query, &compiled, page),
+            // Only reachable if a search ran inside another on this thread; stay correct.
+            Err(_) => self.search_with(&mut Scratch::default(), query, &compiled, page),
+        })
+    }
+
+    /// Institutions listing exactly this 9-digit routing number, in tie-break order. Anything
+    /// else (letters, other lengths) returns nothing.
+    pub fn search_routing_number(
+        &self,
+        routing_number: &str,
+        filter: &Filter<'_>,
+        page: Page,
+    ) -> Vec<&Institution> {
+        let Some(number) = parse_routing_number(routing_number) else {
+            return Vec::new();
+        };
+        let compiled = self.compile(filter, true);
+        if compiled.matches_nothing {
+            return Vec::new();
+        }
+        let start = self.routing.partition_point(|&(n, _)| n < number);
+        let (skip, end) = page.bounds();
+        self.routing[start..]
+            .iter()
+            .take_while(|&&(n, _)| n == number)
+            .map(|&(_, rank)| self.by_rank[rank as usize] as usize)
+            .filter(|&inst| self.eligible(inst, &compiled))
+            .skip(skip)
+            .take(end - skip)
+            .map(|inst| &self.institutions[inst])
+            .collect()
+    }
+
+    /// The preference list resolved (UCW §7.3): order kept, unknown ids and repeats dropped,
+    /// test banks dropped unless the filter allows them, `hidden` not applied, and only
+    /// institutions with an allowed block supporting the job types at the partial level.
+    pub fn recommended(&self, ids: &[String], filter: &Filter<'_>) -> Vec<&Institution> {
+        let compiled = self.compile(filter, false);
+        if compiled.matches_nothing {
+            return Vec::new();
+        }
+        let mut seen: Vec<usize> = Vec::with_capacity(ids.len());
+        ids.iter()
+            .filter_map(|id| self.index_of(id))
+            .filter(|&inst| {
+                let fresh = !seen.contains(&inst);
+                seen.push(inst);
+                fresh && self.eligible(inst, &compiled)
+            })
+            .map(|inst| &self.institutions[inst])
+            .collect()
+    }
+
+    pub(crate) fn compile(&self, filter: &Filter<'_>, apply_hidden: bool) -> CompiledFilter {
+        let mut allowed_keys = [0u64; 4];
+        for key in filter.aggregators {
+            if let Ok(id) = self.block_keys.binary_search(key) {
+                allowed_keys[id / 64] |= 1 << (id % 64);
+            }
+        }
+        let required_caps = filter
+            .job_types
+            .iter()
+            .fold(0, |acc, &job| acc | partial_caps(job));
+        let mut hidden = Vec::new();
+        if apply_hidden {
+            hidden.extend(
+                filter
+                    .hidden
+                    .iter()
+                    .filter_map(|id| self.index_of(id))
+                    .map(|i| i as u32),
+            );
+            hidden.sort_unstable();
+        }
+        let mut matches_nothing = allowed_keys == [0; 4];
+        let country = match filter.country {
+            None => None,
+            Some(code) => {
+                let found = self
+                    .countries
+                    .iter()
+                    .position(|c| c.eq_ignore_ascii_case(code.trim()));
+                matches_nothing |= found.is_none();
+                found.map(|i| i as u16 + 1)
+            }
+        };
+        CompiledFilter {
+            allowed_keys,
+            required_caps,
+            hidden,
+            include_test_banks: filter.include_test_banks,
+            country,
+            matches_nothing,
+        }
+    }
+
+    pub(crate) fn eligible(&self, inst: usize, filter: &CompiledFilter) -> bool {
+        let meta = self.meta[inst];
+        if meta.is_test_bank && !filter.include_test_banks {
+            return false;
+        }
+        if let Some(country) = filter.country {
+            if meta.country != country {
+                return false;
+            }
+        }
+        let start = meta.blocks_start as usize;
+        let has_block = self.blocks[start..start + usize::from(meta.blocks_len)]
+            .iter()
+            .any(|b| {
+                let key = usize::from(b.key);
+                filter.allowed_keys[key / 64] & (1 << (key % 64)) != 0
+                    && b.caps & filter.required_caps == filter.required_caps
+            });
+        has_block
+            && (filter.hidden.is_empty() || filter.hidden.binary_search(&(inst as u32)).is_err())
+    }
+}
+
+/// A routing number as UCW's UI sends it: exactly nine ASCII digits (surrounding whitespace
+/// ignored).
+fn parse_routing_number(text: &str) -> Option<u32> {
+    let text = text.trim();
+    (text.len() == 9 && text.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| text.parse().ok())
+        .flatten()
+}

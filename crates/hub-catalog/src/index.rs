@@ -1,0 +1,284 @@
+//! The text index built once per catalogue: a sorted token vocabulary, token → institution
+//! postings for names and keywords, and a bigram index over name tokens for typo candidates.
+//!
+//! Everything is stored in flat arrays (one string buffer plus offsets, CSR postings) so the
+//! index for ~14k institutions stays around a few megabytes and lookups never hash strings.
+
+use crate::normalize::normalize_into;
+use std::collections::BTreeMap;
+
+/// Many strings in one buffer; string `i` is `buf[ends[i-1]..ends[i]]`.
+#[derive(Default)]
+pub(crate) struct StrTable {
+    buf: String,
+    ends: Vec<u32>,
+}
+
+impl StrTable {
+    pub(crate) fn push(&mut self, s: &str) {
+        self.buf.push_str(s);
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &str {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        &self.buf[start..self.ends[i] as usize]
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.buf.capacity() + self.ends.capacity() * 4
+    }
+
+    fn shrink(&mut self) {
+        self.buf.shrink_to_fit();
+        self.ends.shrink_to_fit();
+    }
+}
+
+/// Compressed-sparse-row lists of `u32`: list `i` is `items[offsets[i]..offsets[i+1]]`.
+pub(crate) struct Postings {
+    offsets: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Postings {
+    fn from_lists(lists: impl IntoIterator<Item = Vec<u32>>) -> Postings {
+        let mut offsets = vec![0];
+        let mut items = Vec::new();
+        for list in lists {
+            items.extend_from_slice(&list);
+            offsets.push(items.len() as u32);
+        }
+        items.shrink_to_fit();
+        offsets.shrink_to_fit();
+        Postings { offsets, items }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> &[u32] {
+        &self.items[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+
+    fn heap_bytes(&self) -> usize {
+        (self.offsets.capacity() + self.items.capacity()) * 4
+    }
+}
+
+/// Padding character for bigrams at word edges; never part of a token (tokens are alphanumeric).
+const EDGE: char = '\0';
+
+pub(crate) fn bigram_key(a: char, b: char) -> u64 {
+    (u64::from(a as u32) << 32) | u64::from(b as u32)
+}
+
+/// Calls `f` with every padded bigram of `chars` ("ab" → "^a", "ab", "b$"), duplicates included.
+pub(crate) fn for_each_bigram(chars: &[char], mut f: impl FnMut(u64)) {
+    let mut previous = EDGE;
+    for &c in chars {
+        f(bigram_key(previous, c));
+        previous = c;
+    }
+    f(bigram_key(previous, EDGE));
+}
+
+pub(crate) struct TextIndex {
+    /// Every distinct name or keyword token, sorted bytewise so a prefix is a contiguous range.
+    pub(crate) vocab: StrTable,
+    /// Length in chars of each vocabulary token, capped at 255.
+    pub(crate) token_chars: Vec<u8>,
+    /// Token id → institutions whose name has the token (ascending, no duplicates).
+    pub(crate) name_postings: Postings,
+    /// Token id → institutions whose keywords have the token.
+    pub(crate) keyword_postings: Postings,
+    /// Sorted distinct bigram keys of name tokens.
+    pub(crate) bigram_keys: Vec<u64>,
+    /// Bigram → name-token ids, sorted by (length, id) so a length window is a binary search.
+    pub(crate) bigram_postings: Postings,
+    /// All name-token ids sorted by (length, id): the fallback scan when bigrams cannot filter.
+    pub(crate) name_tokens_by_len: Vec<u32>,
+}
+
+impl TextIndex {
+    /// `names[i]` and `keywords[i]` belong to institution `i`. Names must already be normalised.
+    pub(crate) fn build(names: &StrTable, keywords: &[&[String]]) -> TextIndex {
+        // token → (name institutions, keyword institutions). Institutions are visited in
+        // ascending order, so each list stays sorted and a duplicate is always the last item.
+        let mut tokens: BTreeMap<String, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
+        fn add(list: &mut Vec<u32>, inst: u32) {
+            if list.last() != Some(&inst) {
+                list.push(inst);
+            }
+        }
+        let mut normalized = String::new();
+        for inst in 0..names.len() {
+            for token in names.get(inst).split(' ').filter(|t| !t.is_empty()) {
+                let entry = tokens.entry(token.to_owned()).or_default();
+                add(&mut entry.0, inst as u32);
+            }
+            for keyword in keywords[inst] {
+                normalize_into(keyword, &mut normalized);
+                for token in normalized.split(' ').filter(|t| !t.is_empty()) {
+                    let entry = match tokens.get_mut(token) {
+                        Some(entry) => entry,
+                        None => tokens.entry(token.to_owned()).or_default(),
+                    };
+                    add(&mut entry.1, inst as u32);
+                }
+            }
+        }
+
+        let mut vocab = StrTable::default();
+        let mut token_chars = Vec::with_capacity(tokens.len());
+        let mut name_lists = Vec::with_capacity(tokens.len());
+        let mut keyword_lists = Vec::with_capacity(tokens.len());
+        let mut bigram_lists: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
+        let mut name_tokens_by_len = Vec::new();
+        let mut chars = Vec::new();
+        for (id, (token, (name_list, keyword_list))) in tokens.into_iter().enumerate() {
+            vocab.push(&token);
+            chars.clear();
+            chars.extend(token.chars());
+            token_chars.push(chars.len().min(255) as u8);
+            if !name_list.is_empty() {
+                name_tokens_by_len.push(id as u32);
+                for_each_bigram(&chars, |key| {
+                    let list = bigram_lists.entry(key).or_default();
+                    if list.last() != Some(&(id as u32)) {
+                        list.push(id as u32);
+                    }
+                });
+            }
+            name_lists.push(name_list);
+            keyword_lists.push(keyword_list);
+        }
+        vocab.shrink();
+        let by_len = |list: &mut Vec<u32>| list.sort_by_key(|&id| (token_chars[id as usize], id));
+        by_len(&mut name_tokens_by_len);
+        name_tokens_by_len.shrink_to_fit();
+        let bigram_keys: Vec<u64> = bigram_lists.keys().copied().collect();
+        let bigram_postings = Postings::from_lists(bigram_lists.into_values().map(|mut list| {
+            by_len(&mut list);
+            list
+        }));
+        TextIndex {
+            vocab,
+            token_chars,
+            name_postings: Postings::from_lists(name_lists),
+            keyword_postings: Postings::from_lists(keyword_lists),
+            bigram_keys,
+            bigram_postings,
+            name_tokens_by_len,
+        }
+    }
+
+    /// The id of `token` in the vocabulary.
+    #[cfg(test)]
+    pub(crate) fn token_id(&self, token: &str) -> Option<usize> {
+        let (start, end) = self.prefix_range(token);
+        (start < end && self.vocab.get(start) == token).then_some(start)
+    }
+
+    /// The id range of tokens that start with `prefix` (the token itself included).
+    pub(crate) fn prefix_range(&self, prefix: &str) -> (usize, usize) {
+        let count = self.vocab.len();
+        let start = partition_point(count, |i| self.vocab.get(i) < prefix);
+        let len = partition_point(count - start, |i| {
+            self.vocab.get(start + i).starts_with(prefix)
+        });
+        (start, start + len)
+    }
+
+    /// The sub-slice of a (length, id)-sorted token list whose lengths are in `min..=max`.
+    pub(crate) fn length_window<'a>(&self, sorted: &'a [u32], min: usize, max: usize) -> &'a [u32] {
+        let len_of = |id: &u32| usize::from(self.token_chars[*id as usize]);
+        let start = sorted.partition_point(|id| len_of(id) < min);
+        let end = sorted.partition_point(|id| len_of(id) <= max);
+        &sorted[start..end.max(start)]
+    }
+
+    pub(crate) fn bigram_tokens(&self, key: u64) -> &[u32] {
+        match self.bigram_keys.binary_search(&key) {
+            Ok(i) => self.bigram_postings.get(i),
+            Err(_) => &[],
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.vocab.heap_bytes()
+            + self.token_chars.capacity()
+            + self.name_postings.heap_bytes()
+            + self.keyword_postings.heap_bytes()
+            + self.bigram_keys.capacity() * 8
+            + self.bigram_postings.heap_bytes()
+            + self.name_tokens_by_len.capacity() * 4
+    }
+}
+
+/// `slice::partition_point` over the index range `0..len`.
+fn partition_point(len: usize, mut pred: impl FnMut(usize) -> bool) -> usize {
+    let (mut low, mut high) = (0, len);
+    while low < high {
+        let mid = low + (high - low) / 2;
+        if pred(mid) {
+            low = mid + 1;
+        } else {
+            high = mid;
+        }
+    }
+    low
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(names: &[&str], keywords: &[&[&str]]) -> TextIndex {
+        let mut table = StrTable::default();
+        for name in names {
+            table.push(&crate::normalize::normalize(name));
+        }
+        let keywords: Vec<Vec<String>> = keywords
+            .iter()
+            .map(|k| k.iter().map(|s| (*s).to_owned()).collect())
+            .collect();
+        let keywords: Vec<&[String]> = keywords.iter().map(Vec::as_slice).collect();
+        TextIndex::build(&table, &keywords)
+    }
+
+    #[test]
+    fn vocabulary_is_sorted_with_postings_per_source() {
+        let idx = index(&["MX Bank", "Bank of Ban"], &[&["Gringotts"], &["MX"]]);
+        let tokens: Vec<&str> = (0..idx.vocab.len()).map(|i| idx.vocab.get(i)).collect();
+        assert_eq!(tokens, ["ban", "bank", "gringotts", "mx", "of"]);
+        let bank = idx.token_id("bank").unwrap();
+        assert_eq!(idx.name_postings.get(bank), &[0, 1]);
+        let mx = idx.token_id("mx").unwrap();
+        assert_eq!(idx.name_postings.get(mx), &[0]);
+        assert_eq!(idx.keyword_postings.get(mx), &[1]);
+        assert_eq!(idx.token_id("gringott"), None);
+    }
+
+    #[test]
+    fn prefix_range_covers_exactly_the_matching_tokens() {
+        let idx = index(
+            &["MX Bank", "Bank of Ban", "Bankhaus Zeta"],
+            &[&[], &[], &[]],
+        );
+        let (start, end) = idx.prefix_range("ban");
+        let hits: Vec<&str> = (start..end).map(|i| idx.vocab.get(i)).collect();
+        assert_eq!(hits, ["ban", "bank", "bankhaus"]);
+        assert_eq!(idx.prefix_range("zz").0, idx.prefix_range("zz").1);
+    }
+
+    #[test]
+    fn bigram_postings_are_in_length_order() {
+        let idx = index(&["abcdef abc ab"], &[&[]]);
+        let list = idx.bigram_tokens(bigram_key(EDGE, 'a'));
+        let lens: Vec<u8> = list.iter().map(|&t| idx.token_chars[t as usize]).collect();
+        assert_eq!(lens, [2, 3, 6]);
+        assert_eq!(idx.length_window(list, 3, 5).len(), 1);
+    }
+}
