@@ -1,0 +1,192 @@
+//! The Connect Hub server as a library, so integration tests start the very same application
+//! the binary runs ([`Application::build`] on port 0).
+
+pub mod settings;
+pub mod telemetry;
+
+use aggregator_sandbox::{SandboxAggregator, SandboxConfig};
+use hub_catalog::{Catalog, Preferences, RandomSource, SeededRandom};
+use hub_core::Store;
+use hub_core::aggregator::AggregatorRegistry;
+use hub_core::institution::{AggregatorSupport, Institution};
+use hub_web::AppState;
+use settings::Settings;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The demo catalogue (see `data/README.md` for its source and licence).
+const DEMO_BANKS: &str = include_str!("../../../data/banks.jsonl");
+/// Preferences used when no file is configured.
+const DEFAULT_PREFERENCES: &str = include_str!("../../../config/preferences.json");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] settings::ConfigError),
+    #[error("{0}")]
+    Catalog(String),
+    #[error("could not bind {address}: {source}")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Store(String),
+}
+
+/// A built, bound, not yet running server.
+pub struct Application {
+    port: u16,
+    server: actix_web::dev::Server,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds everything (store, aggregators, catalogue) and binds `server.host:server.port`.
+    pub async fn build(settings: Settings) -> Result<Application, StartupError> {
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let listener =
+            TcpListener::bind(&address).map_err(|source| StartupError::Bind { address, source })?;
+        Self::build_on(settings, listener).await
+    }
+
+    /// Builds everything on an already-bound listener (tests bind port 0 first, so that
+    /// `host_url` can name the real port).
+    pub async fn build_on(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> Result<Application, StartupError> {
+        let started = Instant::now();
+        let store: Arc<dyn Store> = Arc::new(hub_store::MemoryStore::new());
+        let aggregators = build_registry(&settings, store.clone());
+        let catalog = Arc::new(build_catalog(&settings)?);
+        let preferences = load_preferences(&settings)?;
+        let rng: Box<dyn RandomSource> = match settings.catalog.random_seed {
+            Some(seed) => Box::new(SeededRandom::new(seed)),
+            None => Box::new(SeededRandom::from_entropy()),
+        };
+        let state = AppState::new(
+            settings.web.clone(),
+            store,
+            aggregators,
+            catalog,
+            preferences,
+            rng,
+        );
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Bind {
+                address: "listener".into(),
+                source,
+            })?
+            .port();
+        let workers = if settings.server.workers == 0 {
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        } else {
+            settings.server.workers
+        };
+        let server = hub_web::serve(listener, state.clone(), workers).map_err(|source| {
+            StartupError::Bind {
+                address: format!("port {port}"),
+                source,
+            }
+        })?;
+        tracing::info!(
+            port,
+            institutions = state.catalog().len(),
+            aggregators = ?state.aggregator_ids(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Connect Hub is ready"
+        );
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A handle that stops the server gracefully.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Builds the enabled aggregators. One arm per aggregator crate.
+pub fn build_registry(settings: &Settings, store: Arc<dyn Store>) -> AggregatorRegistry {
+    let mut registry = AggregatorRegistry::new();
+    if settings.sandbox.enabled {
+        registry.register(Arc::new(SandboxAggregator::new(
+            store,
+            SandboxConfig {
+                slow_delay: settings.sandbox.slow_delay,
+                latency: settings.sandbox.latency,
+            },
+        )));
+    } else {
+        tracing::info!("the sandbox aggregator is disabled (sandbox.enabled = false)");
+    }
+    registry
+}
+
+/// Sandbox banks, then the configured UCW list, then the demo catalogue.
+pub fn build_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
+    let mut institutions: Vec<Institution> = Vec::new();
+    if settings.sandbox.enabled {
+        institutions.extend(aggregator_sandbox::institutions());
+    }
+    let file = settings.catalog.institutions_file.trim();
+    if !file.is_empty() {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| StartupError::Catalog(format!("catalog.institutions_file {file}: {e}")))?;
+        let list = hub_catalog::load_ucw_institutions(&text)
+            .map_err(|e| StartupError::Catalog(format!("catalog.institutions_file {file}: {e}")))?;
+        institutions.extend(list);
+    }
+    if settings.catalog.demo_banks && settings.sandbox.enabled {
+        let block = AggregatorSupport {
+            id: "sandbox_bank".into(),
+            supports_aggregation: true,
+            supports_verification: true,
+            supports_identification: true,
+            supports_history: true,
+            supports_oauth: false,
+        };
+        let demo = hub_catalog::load_banks_jsonl(DEMO_BANKS, &block)
+            .map_err(|e| StartupError::Catalog(format!("demo catalogue: {e}")))?;
+        institutions.extend(demo);
+    }
+    Catalog::build(institutions).map_err(|e| StartupError::Catalog(e.to_string()))
+}
+
+pub fn load_preferences(settings: &Settings) -> Result<Preferences, StartupError> {
+    let file = settings.catalog.preferences_file.trim();
+    let (text, origin) = if file.is_empty() {
+        (
+            DEFAULT_PREFERENCES.to_owned(),
+            "built-in preferences".to_owned(),
+        )
+    } else {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| StartupError::Catalog(format!("catalog.preferences_file {file}: {e}")))?;
+        (text, format!("catalog.preferences_file {file}"))
+    };
+    let prefs: Preferences =
+        serde_json::from_str(&text).map_err(|e| StartupError::Catalog(format!("{origin}: {e}")))?;
+    prefs
+        .validate()
+        .map_err(|e| StartupError::Catalog(format!("{origin}: {e}")))?;
+    Ok(prefs)
+}

@@ -1,0 +1,658 @@
+//! The connection flow as domain operations over the session, the catalogue, the store and the
+//! aggregators. Handlers call these; these never see HTTP types.
+
+use crate::member::{ConnectionRecord, connection_key};
+use crate::session::{self, SelectedInstitution, WidgetSession};
+use crate::state::AppState;
+use hub_catalog::{Filter, Page};
+use hub_core::aggregator::{
+    AccessMode, Aggregator, ConnectionState, CredentialValue, Environment, InboundRequest,
+    LoginForm, LoginInput, StartRequest, WebhookOutcome,
+};
+use hub_core::institution::Institution;
+use hub_core::status::ChallengeAnswer;
+use hub_core::widget::WidgetParams;
+use hub_core::{AggregatorId, ConnectionId, ErrorCode, HubError, StoreExt};
+use secrecy::SecretString;
+use std::collections::HashSet;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Runs an aggregator call under the configured deadline.
+pub async fn call<T>(
+    state: &AppState,
+    operation: &'static str,
+    fut: impl Future<Output = Result<T, hub_core::AggregatorError>>,
+) -> Result<T, HubError> {
+    match tokio::time::timeout(state.settings().aggregator_timeout, fut).await {
+        Ok(result) => result.map_err(HubError::from),
+        Err(_) => Err(HubError::from(hub_core::AggregatorError::Timeout {
+            operation,
+        })),
+    }
+}
+
+/// Issues a one-time widget token for validated params.
+pub async fn issue_token(state: &AppState, params: &WidgetParams) -> Result<String, HubError> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let key = token_key(&token);
+    state
+        .store()
+        .put_json(
+            &key,
+            &TokenRecord {
+                params: params.clone(),
+            },
+            state.settings().token_ttl,
+        )
+        .await?;
+    Ok(token)
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TokenRecord {
+    params: WidgetParams,
+}
+
+fn token_key(token: &str) -> String {
+    format!("token:{token}")
+}
+
+/// Redeems a one-time token: exactly one caller ever gets its params.
+pub async fn redeem_token(state: &AppState, token: &str) -> Result<WidgetParams, HubError> {
+    let invalid = || {
+        HubError::new(
+            ErrorCode::Unauthorized,
+            "A valid token is required: this widget link is unknown, expired or was already used",
+        )
+    };
+    if uuid::Uuid::parse_str(token).is_err() {
+        return Err(invalid());
+    }
+    let record: Option<TokenRecord> = state.store().take_json(&token_key(token)).await?;
+    record.map(|r| r.params).ok_or_else(invalid)
+}
+
+/// Block keys the session may use: the override, else the preferences' supported list (all
+/// enabled when the list is empty), always intersected with what is enabled.
+pub fn allowed_blocks(state: &AppState, params: &WidgetParams) -> Vec<String> {
+    let enabled: HashSet<&str> = state
+        .aggregators()
+        .iter()
+        .map(|a| a.descriptor().institution_key.as_str())
+        .collect();
+    if let Some(forced) = &params.aggregator_override {
+        return enabled
+            .contains(forced.as_str())
+            .then(|| vec![forced.to_string()])
+            .unwrap_or_default();
+    }
+    let supported = &state.preferences().supported_aggregators;
+    let mut blocks: Vec<String> = if supported.is_empty() {
+        enabled.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        supported
+            .iter()
+            .filter(|s| enabled.contains(s.as_str()))
+            .cloned()
+            .collect()
+    };
+    blocks.sort();
+    blocks.dedup();
+    blocks
+}
+
+fn include_test_banks(state: &AppState) -> bool {
+    state.settings().env != crate::settings::Env::Prod
+}
+
+/// Runs `f` with the search filter for this session.
+pub fn with_filter<T>(
+    state: &AppState,
+    params: &WidgetParams,
+    f: impl FnOnce(&Filter<'_>) -> T,
+) -> T {
+    let blocks = allowed_blocks(state, params);
+    let hidden: HashSet<String> = state
+        .preferences()
+        .hidden_institutions
+        .iter()
+        .cloned()
+        .collect();
+    let jobs: Vec<_> = params.job_types.iter().collect();
+    let filter = Filter {
+        aggregators: &blocks,
+        job_types: &jobs,
+        hidden: &hidden,
+        include_test_banks: include_test_banks(state),
+        country: None,
+    };
+    f(&filter)
+}
+
+pub fn search(
+    state: &AppState,
+    params: &WidgetParams,
+    query: &str,
+    page: Page,
+) -> Vec<Institution> {
+    with_filter(state, params, |filter| {
+        state
+            .catalog()
+            .search(query, filter, page)
+            .into_iter()
+            .cloned()
+            .collect()
+    })
+}
+
+pub fn search_routing_number(
+    state: &AppState,
+    params: &WidgetParams,
+    routing_number: &str,
+    page: Page,
+) -> Vec<Institution> {
+    with_filter(state, params, |filter| {
+        state
+            .catalog()
+            .search_routing_number(routing_number, filter, page)
+            .into_iter()
+            .cloned()
+            .collect()
+    })
+}
+
+pub fn recommended(state: &AppState, params: &WidgetParams) -> Vec<Institution> {
+    with_filter(state, params, |filter| {
+        state
+            .catalog()
+            .recommended(&state.preferences().recommended_institutions, filter)
+            .into_iter()
+            .cloned()
+            .collect()
+    })
+}
+
+/// The aggregator serving `block_key` for this institution: test banks go to a test
+/// environment, real banks to production (outside `prod`, either environment will do).
+fn aggregator_for_block(
+    state: &AppState,
+    institution: &Institution,
+    block_key: &str,
+) -> Option<Arc<dyn Aggregator>> {
+    let wanted = if institution.is_test_bank {
+        Environment::Test
+    } else {
+        Environment::Production
+    };
+    let registry = state.aggregators();
+    registry
+        .for_block(block_key, wanted)
+        .or_else(|| {
+            include_test_banks(state)
+                .then(|| {
+                    registry
+                        .iter()
+                        .find(|a| a.descriptor().institution_key == block_key)
+                })
+                .flatten()
+        })
+        .cloned()
+}
+
+pub fn aggregator(state: &AppState, id: &AggregatorId) -> Result<Arc<dyn Aggregator>, HubError> {
+    state
+        .aggregators()
+        .get(id.as_str())
+        .cloned()
+        .ok_or_else(|| HubError::not_found(format!("Aggregator \"{id}\" is not enabled")))
+}
+
+/// Picks the institution, routes it to an aggregator and records both in the session.
+pub async fn select_institution(
+    state: &AppState,
+    session: &WidgetSession,
+    ucp_id: &str,
+) -> Result<WidgetSession, HubError> {
+    let params = &session.params;
+    if let Some(only) = &params.institution_id
+        && only != ucp_id
+    {
+        return Err(HubError::invalid(
+            "institutionId",
+            format!("This widget session is limited to institution \"{only}\""),
+        ));
+    }
+    let not_found = || HubError::not_found(format!("Institution \"{ucp_id}\" was not found"));
+    let institution = state.catalog().get(ucp_id).ok_or_else(not_found)?.clone();
+    if institution.is_test_bank && !include_test_banks(state) {
+        return Err(not_found());
+    }
+
+    let (aggregator, block) =
+        if let (true, Some(forced)) = (params.is_refresh(), &params.aggregator) {
+            let aggregator = aggregator(state, forced)?;
+            let key = aggregator.descriptor().institution_key.clone();
+            let block = institution.block(&key).cloned().ok_or_else(|| {
+                HubError::invalid(
+                    "institutionId",
+                    format!("Institution \"{ucp_id}\" is not served by aggregator \"{forced}\""),
+                )
+            })?;
+            (aggregator, block)
+        } else {
+            let supported = allowed_blocks(state, params);
+            let jobs: Vec<_> = params.job_types.iter().collect();
+            let decision = state
+            .with_rng(|rng| {
+                hub_catalog::route(
+                    &institution,
+                    &jobs,
+                    state.preferences(),
+                    &supported,
+                    params.aggregator_override.as_ref().map(|a| a.as_str()),
+                    rng,
+                )
+            })
+            .ok_or_else(|| {
+                HubError::new(
+                    ErrorCode::Unsupported,
+                    format!(
+                        "No enabled aggregator can serve institution \"{ucp_id}\" for job types {}",
+                        params.job_types.to_csv()
+                    ),
+                )
+            })?;
+            let aggregator = aggregator_for_block(state, &institution, &decision.block_key)
+                .ok_or_else(|| {
+                    HubError::new(
+                        ErrorCode::Unsupported,
+                        format!("Aggregator \"{}\" is not enabled", decision.block_key),
+                    )
+                })?;
+            let block = institution
+                .block(&decision.block_key)
+                .cloned()
+                .ok_or_else(|| HubError::internal("routing chose a block the institution lacks"))?;
+            (aggregator, block)
+        };
+    tracing::debug!(institution = ucp_id, aggregator = %aggregator.id(), "resolved institution");
+
+    let agg_institution = call(
+        state,
+        "institution lookup",
+        aggregator.institution(&block.id),
+    )
+    .await?;
+    let login = call(state, "login form", aggregator.login_form(&agg_institution)).await?;
+    let selected = SelectedInstitution {
+        ucp_id: institution.id.clone(),
+        name: institution.name.clone(),
+        url: institution.url.clone().or(agg_institution.url.clone()),
+        logo_url: institution
+            .logo
+            .clone()
+            .or(agg_institution.logo_url.clone()),
+        aggregator: aggregator.id().clone(),
+        aggregator_institution_id: agg_institution.id.clone(),
+        supports_oauth: agg_institution.supports_oauth || matches!(login, LoginForm::OAuth),
+        login,
+    };
+    let aggregator_id = aggregator.id().clone();
+    session::update(state, &session.id, move |s| {
+        let same_aggregator = s.selected.as_ref().map(|x| &x.aggregator) == Some(&aggregator_id);
+        if !same_aggregator {
+            s.aggregator_user = None;
+        }
+        s.selected = Some(selected.clone());
+        if !s.params.is_refresh() {
+            s.connection = None;
+        }
+    })
+    .await
+}
+
+/// What the browser sent to start a connection.
+#[derive(Debug, Default)]
+pub struct StartInput {
+    pub institution_guid: Option<String>,
+    pub credentials: Vec<(String, String)>,
+}
+
+fn credential_input(
+    form: &LoginForm,
+    supplied: &[(String, String)],
+) -> Result<LoginInput, HubError> {
+    match form {
+        LoginForm::OAuth => Ok(LoginInput::OAuth),
+        LoginForm::ExternalWidget(_) => Err(HubError::new(
+            ErrorCode::Unsupported,
+            "This institution logs in through the aggregator's own widget",
+        )),
+        LoginForm::Credentials { fields } => {
+            if let Some((unknown, _)) = supplied
+                .iter()
+                .find(|(id, _)| !fields.iter().any(|f| &f.id == id))
+            {
+                return Err(HubError::invalid(
+                    "credentials",
+                    format!("\"credentials\" contains an unknown field \"{unknown}\""),
+                ));
+            }
+            let mut values = Vec::with_capacity(fields.len());
+            for field in fields {
+                let value = supplied
+                    .iter()
+                    .find(|(id, _)| id == &field.id)
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("");
+                if value.is_empty() {
+                    return Err(HubError::invalid(
+                        "credentials",
+                        format!("\"{}\" is required", field.label),
+                    ));
+                }
+                values.push(CredentialValue {
+                    id: field.id.clone(),
+                    value: SecretString::from(value.to_owned()),
+                });
+            }
+            Ok(LoginInput::Credentials(values))
+        }
+    }
+}
+
+/// Starts (or, in refresh mode, re-authenticates) the connection for the selected institution.
+pub async fn create_member(
+    state: &AppState,
+    session: &WidgetSession,
+    input: StartInput,
+) -> Result<ConnectionRecord, HubError> {
+    let selected = session.selected()?.clone();
+    if let Some(guid) = &input.institution_guid
+        && guid != &selected.aggregator_institution_id
+        && guid != &selected.ucp_id
+    {
+        return Err(HubError::invalid(
+            "institution_guid",
+            format!(
+                "\"institution_guid\" must be the selected institution \"{}\"",
+                selected.ucp_id
+            ),
+        ));
+    }
+    let login = credential_input(&selected.login, &input.credentials)?;
+    let aggregator = aggregator(state, &selected.aggregator)?;
+    let user = match &session.aggregator_user {
+        Some(u) => u.clone(),
+        None => {
+            call(
+                state,
+                "user resolution",
+                aggregator.resolve_user(&session.params.user_id),
+            )
+            .await?
+        }
+    };
+    let existing = session
+        .params
+        .is_refresh()
+        .then(|| session.params.connection_id.clone())
+        .flatten();
+    let base = state.settings().base_url().to_owned();
+    let is_oauth = matches!(login, LoginInput::OAuth);
+    let request = StartRequest {
+        user: user.clone(),
+        institution_id: selected.aggregator_institution_id.clone(),
+        job_types: session.params.job_types.clone(),
+        login,
+        existing_connection: existing,
+        single_account_select: session.params.single_account_select,
+        access_mode: AccessMode::default(),
+        oauth_redirect_uri: format!("{base}/oauth/{}/redirect_from", aggregator.id()),
+        webhook_uri: format!("{base}/webhook/{}", aggregator.id()),
+        hub_base_url: base,
+        language: session.language.clone(),
+    };
+    let first = call(state, "start connection", aggregator.start(request)).await?;
+    let now = hub_core::unix_now();
+    let record = ConnectionRecord {
+        aggregator: aggregator.id().clone(),
+        connection_id: first.connection_id.clone(),
+        owner: session.params.user_id.clone(),
+        aggregator_user: user.clone(),
+        ucp_institution_id: selected.ucp_id.clone(),
+        aggregator_institution_id: selected.aggregator_institution_id.clone(),
+        job_types: session.params.job_types.clone(),
+        single_account_select: session.params.single_account_select,
+        is_oauth,
+        state: first,
+        created_at: now,
+        updated_at: now,
+    };
+    state
+        .store()
+        .put_json(&record.key(), &record, state.settings().connection_ttl)
+        .await?;
+    let connection = record.connection_id.clone();
+    session::update(state, &session.id, move |s| {
+        s.aggregator_user = Some(user.clone());
+        s.connection = Some(connection.clone());
+    })
+    .await?;
+    Ok(record)
+}
+
+/// Loads a connection the session's user owns; 404 for anything else, without saying whether
+/// it exists.
+pub async fn owned_record(
+    state: &AppState,
+    session: &WidgetSession,
+    guid: &str,
+) -> Result<ConnectionRecord, HubError> {
+    let not_found = || HubError::not_found(format!("Connection \"{guid}\" was not found"));
+    let selected = session.selected.as_ref().ok_or_else(not_found)?;
+    let record: ConnectionRecord = state
+        .store()
+        .get_json(&connection_key(selected.aggregator.as_str(), guid))
+        .await?
+        .ok_or_else(not_found)?;
+    if record.owner != session.params.user_id {
+        return Err(not_found());
+    }
+    Ok(record)
+}
+
+/// Saves a new state into the stored record with compare-and-swap, so a poll and an OAuth
+/// return racing each other cannot lose the terminal status.
+async fn store_state(
+    state: &AppState,
+    record: &ConnectionRecord,
+    fresh: ConnectionState,
+) -> Result<ConnectionRecord, HubError> {
+    let updated = state
+        .store()
+        .update_json(
+            &record.key(),
+            state.settings().connection_ttl,
+            |r: &mut ConnectionRecord| r.apply(fresh.clone()),
+        )
+        .await?;
+    updated.ok_or_else(|| {
+        HubError::not_found(format!(
+            "Connection \"{}\" has expired",
+            record.connection_id
+        ))
+    })
+}
+
+/// The connection's current state; asks the aggregator only while it is still working.
+pub async fn poll_member(
+    state: &AppState,
+    session: &WidgetSession,
+    guid: &str,
+) -> Result<ConnectionRecord, HubError> {
+    let record = owned_record(state, session, guid).await?;
+    if record.state.status.is_terminal() || record.state.status.needs_answer() {
+        return Ok(record);
+    }
+    let aggregator = aggregator(state, &record.aggregator)?;
+    let fresh = call(
+        state,
+        "connection status",
+        aggregator.status(&record.connection_ref()),
+    )
+    .await?;
+    store_state(state, &record, fresh).await
+}
+
+/// Answers the pending challenges. Every pending challenge must be answered, each answer must
+/// name a pending challenge, and choice answers must be offered values.
+pub async fn answer_member(
+    state: &AppState,
+    session: &WidgetSession,
+    guid: &str,
+    answers: Vec<(String, String)>,
+) -> Result<ConnectionRecord, HubError> {
+    let record = owned_record(state, session, guid).await?;
+    if !record.state.status.needs_answer() {
+        return Err(HubError::new(
+            ErrorCode::Conflict,
+            format!(
+                "Connection \"{guid}\" is not waiting for an answer (status {})",
+                record.state.status
+            ),
+        ));
+    }
+    if answers.is_empty() {
+        return Err(HubError::invalid(
+            "credentials",
+            "\"credentials\" must contain at least 1 items",
+        ));
+    }
+    let pending = &record.state.challenges;
+    if let Some((id, _)) = answers
+        .iter()
+        .find(|(id, _)| !pending.iter().any(|c| &c.id == id))
+    {
+        return Err(HubError::invalid(
+            "credentials",
+            format!("\"{id}\" is not a pending challenge of this connection"),
+        ));
+    }
+    let mut typed = Vec::with_capacity(pending.len());
+    for challenge in pending {
+        let value = answers
+            .iter()
+            .find(|(id, _)| id == &challenge.id)
+            .map(|(_, v)| v.clone())
+            .ok_or_else(|| {
+                HubError::invalid(
+                    "credentials",
+                    format!("an answer to \"{}\" is required", challenge.prompt),
+                )
+            })?;
+        challenge
+            .validate_answer(&value)
+            .map_err(|m| HubError::invalid("credentials", m))?;
+        typed.push(ChallengeAnswer {
+            id: challenge.id.clone(),
+            challenge_type: challenge.challenge_type,
+            value,
+        });
+    }
+    let aggregator = aggregator(state, &record.aggregator)?;
+    let fresh = call(
+        state,
+        "answer challenge",
+        aggregator.answer(&record.connection_ref(), &typed),
+    )
+    .await?;
+    // The answered round is over even if the aggregator reports the same status again.
+    let updated = state
+        .store()
+        .update_json(
+            &record.key(),
+            state.settings().connection_ttl,
+            |r: &mut ConnectionRecord| {
+                r.state = fresh.clone();
+                r.updated_at = hub_core::unix_now();
+                true
+            },
+        )
+        .await?;
+    updated.ok_or_else(|| HubError::not_found(format!("Connection \"{guid}\" has expired")))
+}
+
+/// The credential form for re-authenticating the session's connection (refresh mode).
+pub async fn member_login_form(
+    state: &AppState,
+    session: &WidgetSession,
+    guid: &str,
+) -> Result<LoginForm, HubError> {
+    let record = owned_record(state, session, guid).await?;
+    let aggregator = aggregator(state, &record.aggregator)?;
+    call(
+        state,
+        "login form",
+        aggregator.connection_login_form(&record.connection_ref()),
+    )
+    .await
+}
+
+/// The browser came back from the bank: let the aggregator read the callback, then record the
+/// outcome on the connection it names.
+pub async fn oauth_return(
+    state: &AppState,
+    aggregator_id: &str,
+    request: &InboundRequest,
+) -> Result<ConnectionRecord, HubError> {
+    let aggregator = aggregator(state, &AggregatorId::new(aggregator_id))?;
+    let update = call(state, "OAuth callback", aggregator.oauth_callback(request)).await?;
+    apply_update(state, aggregator_id, &update.connection_id, update.state).await
+}
+
+async fn apply_update(
+    state: &AppState,
+    aggregator_id: &str,
+    connection_id: &ConnectionId,
+    fresh: ConnectionState,
+) -> Result<ConnectionRecord, HubError> {
+    let key = connection_key(aggregator_id, connection_id.as_str());
+    state
+        .store()
+        .update_json(
+            &key,
+            state.settings().connection_ttl,
+            |r: &mut ConnectionRecord| r.apply(fresh.clone()),
+        )
+        .await?
+        .ok_or_else(|| HubError::not_found(format!("Connection \"{connection_id}\" was not found")))
+}
+
+/// A webhook: the aggregator verifies and parses it; the hub records every update it knows.
+pub async fn webhook(
+    state: &AppState,
+    aggregator_id: &str,
+    request: &InboundRequest,
+) -> Result<WebhookOutcome, HubError> {
+    let aggregator = aggregator(state, &AggregatorId::new(aggregator_id))?;
+    let outcome = call(state, "webhook", aggregator.webhook(request)).await?;
+    for update in &outcome.updates {
+        match apply_update(
+            state,
+            aggregator_id,
+            &update.connection_id,
+            update.state.clone(),
+        )
+        .await
+        {
+            Ok(_) => {}
+            Err(e) if e.code == ErrorCode::NotFound => {
+                tracing::info!(aggregator = aggregator_id, connection = %update.connection_id, "webhook for a connection the hub does not track");
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(outcome)
+}

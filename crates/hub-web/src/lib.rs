@@ -1,0 +1,40 @@
+//! Connect Hub's HTTP layer. Everything HTTP lives here: routes, cookies, content negotiation,
+//! views, and the single mapping from [`hub_core::ErrorCode`] to status codes ([`error`]).
+//!
+//! Handlers stay thin: they parse and check input, call the domain services in [`flow`], and
+//! render. Session state lives in the [`hub_core::Store`], keyed by an opaque cookie; nothing
+//! the browser sends decides whose connection is touched.
+
+pub mod assets;
+pub mod error;
+pub mod flow;
+pub mod member;
+pub mod routes;
+pub mod session;
+pub mod settings;
+pub mod state;
+pub mod views;
+
+pub use settings::WebSettings;
+pub use state::AppState;
+
+use actix_web::{App, HttpServer, dev::Server, middleware, web};
+use std::net::TcpListener;
+
+/// Builds the actix server on an already-bound listener (so tests can bind port 0).
+pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io::Result<Server> {
+    let data = web::Data::new(state);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(data.clone())
+            .app_data(routes::json_config())
+            .app_data(routes::query_config())
+            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .wrap(middleware::Compress::default())
+            .configure(routes::configure)
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,66 @@
+//! Route table. Each submodule is one resource; handlers are thin.
+
+pub mod health;
+pub mod institutions;
+pub mod members;
+pub mod oauth;
+pub mod widget;
+
+use crate::error::ApiError;
+use actix_web::{HttpResponse, web};
+use hub_core::HubError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::health)
+        .service(health::ready)
+        .service(widget::create_widget_url)
+        .service(widget::widget_page)
+        .service(widget::session_view)
+        .service(institutions::recommended)
+        .service(institutions::search)
+        .service(institutions::credentials)
+        .service(institutions::institution)
+        .service(members::list)
+        .service(members::create)
+        .service(members::get)
+        .service(members::answer)
+        .service(members::credentials)
+        .service(oauth::oauth_states)
+        .service(oauth::oauth_state)
+        .service(oauth::redirect_from)
+        .service(oauth::sandbox_consent)
+        .service(crate::assets::static_file)
+        .route("/webhook/{aggregator}", web::route().to(oauth::webhook))
+        .route(
+            "/webhook/{aggregator}/{tail:.*}",
+            web::route().to(oauth::webhook),
+        )
+        .default_service(web::route().to(not_found));
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(HubError::not_found("Not Found").into())
+}
+
+/// Malformed JSON bodies become a 400 that says what is wrong with the body.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|err, _req| {
+            let message = format!("The request body is not valid JSON: {err}");
+            ApiError::from(HubError::invalid("body", message)).into()
+        })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        let message = format!("The query string is invalid: {err}");
+        ApiError::from(HubError::invalid("query", message)).into()
+    })
+}
+
+/// Adds `Cache-Control: no-store` to user-specific JSON.
+pub fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpResponseBuilder {
+    builder.insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"));
+    builder
+}

@@ -1,0 +1,151 @@
+//! OAuth states, the bank's return leg, the sandbox consent page, and webhooks.
+
+use crate::error::{ApiError, ApiResult};
+use crate::flow;
+use crate::routes::no_store;
+use crate::session::CurrentSession;
+use crate::state::AppState;
+use crate::views;
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use hub_core::aggregator::InboundRequest;
+use hub_core::{ConnectionStatus, HubError};
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OauthStatesQuery {
+    outbound_member_guid: Option<String>,
+}
+
+/// `GET /oauthStates?outboundMemberGuid=…` → a one-element array (UCW shape).
+#[get("/oauthStates")]
+pub async fn oauth_states(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    query: web::Query<OauthStatesQuery>,
+) -> ApiResult<HttpResponse> {
+    let guid = query.outbound_member_guid.as_deref().ok_or_else(|| {
+        HubError::invalid("outboundMemberGuid", "\"outboundMemberGuid\" is required")
+    })?;
+    let record = flow::poll_member(&state, &session, guid).await?;
+    Ok(no_store(HttpResponse::Ok()).json([crate::member::oauth_state(&record)]))
+}
+
+#[get("/oauthStates/{guid}")]
+pub async fn oauth_state(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
+    let record = flow::poll_member(&state, &session, &path).await?;
+    Ok(no_store(HttpResponse::Ok()).json(crate::member::oauth_state(&record)))
+}
+
+fn inbound(req: &HttpRequest, sub_path: String, body: Vec<u8>) -> InboundRequest {
+    let query = url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let headers = req
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned()))
+        })
+        .collect();
+    InboundRequest {
+        method: req.method().as_str().to_owned(),
+        sub_path,
+        query,
+        headers,
+        body,
+    }
+}
+
+/// The bank sends the browser here after OAuth. Shows "OAuth Complete" or "OAuth Error".
+#[get("/oauth/{aggregator}/redirect_from{slash:/?}")]
+pub async fn redirect_from(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    let (aggregator, _) = path.into_inner();
+    let request = inbound(&req, String::new(), Vec::new());
+    let (status, connected) = match flow::oauth_return(&state, &aggregator, &request).await {
+        Ok(record) => (
+            StatusCode::OK,
+            record.state.status == ConnectionStatus::CONNECTED,
+        ),
+        Err(e) => {
+            tracing::info!(aggregator, error = %e, "OAuth return could not be matched");
+            (crate::error::status_for(e.code), false)
+        }
+    };
+    let mut builder = HttpResponse::build(status);
+    views::with_page_headers(&mut builder);
+    builder
+        .content_type("text/html; charset=utf-8")
+        .body(views::oauth_result_page(connected))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ConsentQuery {
+    state: Option<String>,
+}
+
+/// The built-in sandbox's stand-in for a bank's OAuth page: Authorize or Deny.
+#[get("/sandbox/oauth/authorize")]
+pub async fn sandbox_consent(
+    state: web::Data<AppState>,
+    query: web::Query<ConsentQuery>,
+) -> Result<HttpResponse, ApiError> {
+    if state
+        .aggregators()
+        .get(aggregator_sandbox::SANDBOX_ID)
+        .is_none()
+    {
+        return Err(ApiError::page(HubError::not_found(
+            "The sandbox aggregator is not enabled",
+        )));
+    }
+    let connection = query
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .ok_or_else(|| ApiError::page(HubError::invalid("state", "\"state\" is required")))?;
+    let base = format!(
+        "{}/oauth/{}/redirect_from",
+        state.settings().base_url(),
+        aggregator_sandbox::SANDBOX_ID
+    );
+    let encoded: String = url::form_urlencoded::byte_serialize(connection.as_bytes()).collect();
+    let approve = format!("{base}?state={encoded}&code=authorized");
+    let deny = format!("{base}?state={encoded}&error=access_denied");
+    let mut builder = HttpResponse::Ok();
+    views::with_page_headers(&mut builder);
+    Ok(builder
+        .content_type("text/html; charset=utf-8")
+        .body(views::sandbox_consent_page(&approve, &deny)))
+}
+
+/// `ALL /webhook/{aggregator}/…`: the aggregator verifies and parses; the hub records updates.
+pub async fn webhook(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let aggregator = req
+        .match_info()
+        .get("aggregator")
+        .unwrap_or_default()
+        .to_owned();
+    let tail = req.match_info().get("tail").unwrap_or_default().to_owned();
+    if body.len() > 256 * 1024 {
+        return Err(HubError::invalid("body", "The webhook body is larger than 256 KiB").into());
+    }
+    let request = inbound(&req, tail, body.to_vec());
+    let outcome = flow::webhook(&state, &aggregator, &request).await?;
+    Ok(HttpResponse::Ok().json(outcome.reply))
+}

@@ -1,0 +1,132 @@
+//! Widget URLs, the widget page, and the session view the widget script reads.
+
+use crate::error::{ApiError, ApiResult};
+use crate::flow;
+use crate::routes::no_store;
+use crate::session::{self, CurrentSession, WidgetSession};
+use crate::state::AppState;
+use crate::views;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
+use hub_core::{ErrorCode, HubError};
+use serde_json::{Value, json};
+
+fn validation_context(state: &AppState) -> (Vec<&str>, Vec<&str>) {
+    (
+        state.aggregator_ids().iter().map(String::as_str).collect(),
+        state.override_ids().iter().map(String::as_str).collect(),
+    )
+}
+
+pub fn validate_params(
+    state: &AppState,
+    raw: &serde_json::Map<String, Value>,
+    source: ParamSource,
+) -> Result<WidgetParams, HubError> {
+    let (aggregators, overrides) = validation_context(state);
+    widget::validate(
+        raw,
+        source,
+        ValidationContext {
+            aggregators: &aggregators,
+            override_aggregators: &overrides,
+        },
+    )
+}
+
+/// `POST /widgetUrl` (UCW v2): validated params → one-time token → widget URL.
+#[post("/widgetUrl")]
+pub async fn create_widget_url(
+    state: web::Data<AppState>,
+    body: web::Json<Value>,
+) -> ApiResult<HttpResponse> {
+    let Value::Object(raw) = body.into_inner() else {
+        return Err(HubError::invalid("body", "The request body must be a JSON object").into());
+    };
+    let params = validate_params(&state, &raw, ParamSource::Json)?;
+    let token = flow::issue_token(&state, &params).await?;
+    let url = format!("{}/widget?token={token}", state.settings().base_url());
+    Ok(no_store(HttpResponse::Ok()).json(json!({ "widgetUrl": url })))
+}
+
+/// `GET /widget?token=…` redeems a one-time token; `GET /widget?jobTypes=…&userId=…` (UCW v1)
+/// takes plain params. Either way a server-side session is created and its cookie set.
+#[get("/widget")]
+pub async fn widget_page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<Vec<(String, String)>>,
+) -> Result<HttpResponse, ApiError> {
+    let pairs = query.into_inner();
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.clone());
+    let params = match token {
+        Some(token) => flow::redeem_token(&state, &token)
+            .await
+            .map_err(ApiError::page)?,
+        None if pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId") => {
+            let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+            validate_params(&state, &raw, ParamSource::Query).map_err(ApiError::page)?
+        }
+        None => {
+            return Err(ApiError::page(HubError::new(
+                ErrorCode::Unauthorized,
+                "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
+            )));
+        }
+    };
+    let language = views::negotiate_language(
+        params.language.as_deref(),
+        req.headers()
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let session = WidgetSession::new(params, language.to_owned());
+    session::save(&state, &session)
+        .await
+        .map_err(ApiError::page)?;
+    let cookie = session::set_cookie_header(
+        &state.settings().cookie,
+        &session.id,
+        state.settings().session_ttl.as_secs(),
+    );
+    let html = views::widget_page(&state, &session).map_err(ApiError::page)?;
+    let mut builder = HttpResponse::Ok();
+    views::with_page_headers(&mut builder);
+    Ok(builder
+        .insert_header((header::SET_COOKIE, cookie))
+        .content_type("text/html; charset=utf-8")
+        .body(html))
+}
+
+/// What the widget needs to know about its session. Never includes secrets.
+pub fn session_json(state: &AppState, session: &WidgetSession) -> Value {
+    let p = &session.params;
+    json!({
+        "jobTypes": p.job_types,
+        "targetOrigin": p.target_origin,
+        "institutionId": p.institution_id,
+        "connectionId": p.connection_id,
+        "aggregator": p.aggregator,
+        "isRefresh": p.is_refresh(),
+        "singleAccountSelect": p.single_account_select,
+        "language": session.language,
+        "selectedInstitution": session.selected.as_ref().map(|s| json!({
+            "ucpInstitutionId": s.ucp_id, "name": s.name, "aggregator": s.aggregator,
+        })),
+        "currentConnectionId": session.connection,
+        "initialStep": if p.institution_id.is_some() { "enterCreds" } else { "search" },
+        "connectingTimeoutSeconds": state.settings().connecting_timeout.as_secs(),
+    })
+}
+
+#[get("/session")]
+pub async fn session_view(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> HttpResponse {
+    no_store(HttpResponse::Ok()).json(session_json(&state, &session))
+}

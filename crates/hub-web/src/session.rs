@@ -1,0 +1,206 @@
+//! Widget sessions: server-side records keyed by an unguessable id that the browser holds in
+//! an HttpOnly cookie. The browser cannot read or change what the session says (user, job
+//! types, institution, connection).
+
+use crate::error::ApiError;
+use crate::settings::{CookieSettings, SameSiteMode};
+use crate::state::AppState;
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use base64::Engine;
+use futures::future::LocalBoxFuture;
+use hub_core::widget::WidgetParams;
+use hub_core::{AggregatorId, AggregatorUserId, ConnectionId, ErrorCode, HubError, StoreExt};
+use serde::{Deserialize, Serialize};
+
+/// The institution the user picked and the aggregator routing chose for it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelectedInstitution {
+    pub ucp_id: String,
+    pub name: String,
+    pub url: Option<String>,
+    pub logo_url: Option<String>,
+    pub aggregator: AggregatorId,
+    pub aggregator_institution_id: String,
+    pub supports_oauth: bool,
+    /// How the user logs in here (credential fields, OAuth, or an external widget).
+    pub login: hub_core::aggregator::LoginForm,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WidgetSession {
+    pub id: String,
+    pub params: WidgetParams,
+    /// The negotiated language (one of `hub_core::widget::LANGUAGES`).
+    pub language: String,
+    pub created_at: i64,
+    pub selected: Option<SelectedInstitution>,
+    /// The aggregator-side user for `selected.aggregator`, once resolved.
+    pub aggregator_user: Option<AggregatorUserId>,
+    /// The connection this session created or refreshes.
+    pub connection: Option<ConnectionId>,
+}
+
+pub fn session_key(id: &str) -> String {
+    format!("session:{id}")
+}
+
+/// 256 bits from the OS random source, URL-safe.
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 32];
+    bytes[..16].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    bytes[16..].copy_from_slice(uuid::Uuid::new_v4().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Session ids are exactly what [`new_session_id`] makes; anything else is not looked up.
+fn plausible_session_id(id: &str) -> bool {
+    id.len() == 43
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+impl WidgetSession {
+    pub fn new(params: WidgetParams, language: String) -> Self {
+        WidgetSession {
+            id: new_session_id(),
+            params,
+            language,
+            created_at: hub_core::unix_now(),
+            selected: None,
+            aggregator_user: None,
+            connection: None,
+        }
+    }
+
+    /// The selected institution, or a clear error telling the widget to pick one first.
+    pub fn selected(&self) -> Result<&SelectedInstitution, HubError> {
+        self.selected.as_ref().ok_or_else(|| {
+            HubError::new(
+                ErrorCode::Conflict,
+                "No institution has been selected in this widget session yet",
+            )
+        })
+    }
+}
+
+pub async fn save(state: &AppState, session: &WidgetSession) -> Result<(), HubError> {
+    state
+        .store()
+        .put_json(
+            &session_key(&session.id),
+            session,
+            state.settings().session_ttl,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Applies `change` to the stored session atomically (compare-and-swap), renewing its idle TTL.
+pub async fn update(
+    state: &AppState,
+    id: &str,
+    mut change: impl FnMut(&mut WidgetSession) + Send,
+) -> Result<WidgetSession, HubError> {
+    state
+        .store()
+        .update_json(
+            &session_key(id),
+            state.settings().session_ttl,
+            |s: &mut WidgetSession| {
+                change(s);
+                true
+            },
+        )
+        .await?
+        .ok_or_else(expired)
+}
+
+fn expired() -> HubError {
+    HubError::new(
+        ErrorCode::Unauthorized,
+        "Your widget session has expired or is missing; open the widget again",
+    )
+}
+
+/// The `Set-Cookie` value for a new session. Built by hand because the cookie crate actix
+/// uses has no `Partitioned` attribute.
+pub fn set_cookie_header(settings: &CookieSettings, id: &str, max_age_secs: u64) -> String {
+    let mut cookie = format!(
+        "{}={}; Path=/; HttpOnly; Max-Age={}",
+        settings.name, id, max_age_secs
+    );
+    let secure = settings.secure
+        || matches!(
+            settings.same_site,
+            SameSiteMode::None | SameSiteMode::NonePartitioned
+        );
+    if secure {
+        cookie.push_str("; Secure");
+    }
+    cookie.push_str(match settings.same_site {
+        SameSiteMode::Strict => "; SameSite=Strict",
+        SameSiteMode::Lax => "; SameSite=Lax",
+        SameSiteMode::None => "; SameSite=None",
+        SameSiteMode::NonePartitioned => "; SameSite=None; Partitioned",
+    });
+    cookie
+}
+
+/// Extracts the caller's widget session (401 when missing or expired).
+pub struct CurrentSession(pub WidgetSession);
+
+impl FromRequest for CurrentSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let cookie_name = state
+            .as_ref()
+            .map(|s| s.settings().cookie.name.clone())
+            .unwrap_or_default();
+        let id = req.cookie(&cookie_name).map(|c| c.value().to_owned());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| HubError::internal("application state missing"))?;
+            let id = id
+                .filter(|id| plausible_session_id(id))
+                .ok_or_else(expired)?;
+            let session: WidgetSession = state
+                .store()
+                .get_json(&session_key(&id))
+                .await?
+                .ok_or_else(expired)?;
+            Ok(CurrentSession(session))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_are_long_random_and_plausible() {
+        let a = new_session_id();
+        let b = new_session_id();
+        assert_ne!(a, b);
+        assert!(plausible_session_id(&a), "{a}");
+        assert!(!plausible_session_id("short"));
+        assert!(!plausible_session_id(&format!("{}!", &a[..42])));
+    }
+
+    #[test]
+    fn cookie_attributes_follow_mode() {
+        let mut s = CookieSettings::default();
+        let c = set_cookie_header(&s, "abc", 60);
+        assert!(c.starts_with("connect_hub_session=abc; Path=/; HttpOnly; Max-Age=60"));
+        assert!(c.contains("; Secure"));
+        assert!(c.ends_with("SameSite=None; Partitioned"));
+        s.same_site = SameSiteMode::Lax;
+        s.secure = false;
+        let c = set_cookie_header(&s, "abc", 60);
+        assert!(!c.contains("Secure"));
+        assert!(c.ends_with("SameSite=Lax"));
+    }
+}

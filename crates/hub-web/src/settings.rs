@@ -1,0 +1,118 @@
+//! The part of the configuration the HTTP layer needs. The binary loads it (file + environment)
+//! and passes it in, so tests can vary any of it.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// `dev` shows test banks; `prod` hides them (and, later, refuses unsafe settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Env {
+    #[default]
+    Dev,
+    Test,
+    Prod,
+}
+
+/// The session cookie's `SameSite` mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SameSiteMode {
+    Strict,
+    Lax,
+    /// `SameSite=None; Secure`: needed when the widget is framed by another site.
+    None,
+    /// `SameSite=None; Secure; Partitioned` (CHIPS): keeps working where third-party cookies
+    /// are blocked, because the cookie is keyed to the embedding site.
+    #[default]
+    NonePartitioned,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CookieSettings {
+    pub name: String,
+    pub same_site: SameSiteMode,
+    /// Browsers accept `Secure` cookies from `http://localhost` too; turn off only for
+    /// plain-HTTP hosts other than localhost.
+    pub secure: bool,
+}
+
+impl Default for CookieSettings {
+    fn default() -> Self {
+        CookieSettings {
+            name: "connect_hub_session".into(),
+            same_site: SameSiteMode::NonePartitioned,
+            secure: true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebSettings {
+    /// Public base URL (UCW `HOST_URL`), used in widget URLs and OAuth redirect URIs.
+    pub host_url: String,
+    pub env: Env,
+    /// Life of a one-time widget token.
+    #[serde(with = "secs")]
+    pub token_ttl: Duration,
+    /// Idle life of a widget session.
+    #[serde(with = "secs")]
+    pub session_ttl: Duration,
+    /// How long connection records are kept for status and OAuth tracking.
+    #[serde(with = "secs")]
+    pub connection_ttl: Duration,
+    /// Upper bound for any single aggregator call.
+    #[serde(with = "secs")]
+    pub aggregator_timeout: Duration,
+    /// How long the widget keeps polling before it shows the time-out screen.
+    #[serde(with = "secs")]
+    pub connecting_timeout: Duration,
+    pub cookie: CookieSettings,
+    /// Serve `/demo` (a host page that embeds the widget).
+    pub demo: bool,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            host_url: "http://localhost:8080".into(),
+            env: Env::Dev,
+            token_ttl: Duration::from_secs(300),
+            session_ttl: Duration::from_secs(1800),
+            connection_ttl: Duration::from_secs(86_400),
+            aggregator_timeout: Duration::from_secs(30),
+            connecting_timeout: Duration::from_secs(60),
+            cookie: CookieSettings::default(),
+            demo: true,
+        }
+    }
+}
+
+impl WebSettings {
+    /// `host_url` without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        self.host_url.trim_end_matches('/')
+    }
+}
+
+/// Durations as whole seconds in config files.
+pub mod secs {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_secs())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = f64::deserialize(d)?;
+        if !(0.0..=31_536_000.0).contains(&secs) {
+            return Err(serde::de::Error::custom(
+                "a duration must be between 0 and 31536000 seconds",
+            ));
+        }
+        Ok(Duration::from_secs_f64(secs))
+    }
+}

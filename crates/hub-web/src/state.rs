@@ -1,0 +1,106 @@
+//! Everything a request handler needs, built once at start-up.
+
+use crate::settings::WebSettings;
+use hub_catalog::{Catalog, Preferences, RandomSource};
+use hub_core::Store;
+use hub_core::aggregator::AggregatorRegistry;
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// Shared application state. Cheap to clone (one `Arc`).
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: WebSettings,
+    store: Arc<dyn Store>,
+    aggregators: AggregatorRegistry,
+    catalog: Arc<Catalog>,
+    preferences: Preferences,
+    rng: Mutex<Box<dyn RandomSource>>,
+    /// Aggregator ids accepted in widget params, sorted, for validation messages.
+    aggregator_ids: Vec<String>,
+    /// Production aggregator ids accepted for `aggregatorOverride`.
+    override_ids: Vec<String>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("settings", &self.inner.settings)
+            .field("aggregators", &self.inner.aggregator_ids)
+            .field("institutions", &self.inner.catalog.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    pub fn new(
+        settings: WebSettings,
+        store: Arc<dyn Store>,
+        aggregators: AggregatorRegistry,
+        catalog: Arc<Catalog>,
+        preferences: Preferences,
+        rng: Box<dyn RandomSource>,
+    ) -> Self {
+        let aggregator_ids: Vec<String> = aggregators.ids().map(|id| id.to_string()).collect();
+        let mut override_ids: Vec<String> = aggregators
+            .iter()
+            .map(|a| a.descriptor().institution_key.clone())
+            .collect();
+        override_ids.sort();
+        override_ids.dedup();
+        AppState {
+            inner: Arc::new(Inner {
+                settings,
+                store,
+                aggregators,
+                catalog,
+                preferences,
+                rng: Mutex::new(rng),
+                aggregator_ids,
+                override_ids,
+            }),
+        }
+    }
+
+    pub fn settings(&self) -> &WebSettings {
+        &self.inner.settings
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    pub fn aggregators(&self) -> &AggregatorRegistry {
+        &self.inner.aggregators
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.inner.catalog
+    }
+
+    pub fn preferences(&self) -> &Preferences {
+        &self.inner.preferences
+    }
+
+    /// A number in [0, 1) from the configured (possibly seeded) random source.
+    pub fn random(&self) -> f64 {
+        self.inner.rng.lock().next_f64()
+    }
+
+    pub fn with_rng<T>(&self, f: impl FnOnce(&mut dyn RandomSource) -> T) -> T {
+        let mut guard = self.inner.rng.lock();
+        f(guard.as_mut())
+    }
+
+    pub fn aggregator_ids(&self) -> &[String] {
+        &self.inner.aggregator_ids
+    }
+
+    pub fn override_ids(&self) -> &[String] {
+        &self.inner.override_ids
+    }
+}

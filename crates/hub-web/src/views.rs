@@ -1,0 +1,147 @@
+//! HTML views (askama templates in `templates/`). Templates escape every value; handlers
+//! never build HTML strings themselves.
+
+use crate::session::WidgetSession;
+use crate::state::AppState;
+use actix_web::HttpResponseBuilder;
+use actix_web::http::header;
+use askama::Template;
+use hub_core::HubError;
+use hub_core::widget::{LANGUAGES, normalize_language};
+
+/// Headers for every HTML page: no caching, no inline script, no sniffing.
+pub fn with_page_headers(builder: &mut HttpResponseBuilder) {
+    builder
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+             connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'",
+        ));
+}
+
+/// Picks the widget language: the explicit parameter, else the best `Accept-Language` match,
+/// else English.
+pub fn negotiate_language(explicit: Option<&str>, accept_language: Option<&str>) -> &'static str {
+    if let Some(lang) = explicit.and_then(normalize_language) {
+        return lang;
+    }
+    let mut ranked: Vec<(f32, &str)> = accept_language
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|part| {
+            let mut pieces = part.trim().split(';');
+            let tag = pieces.next()?.trim();
+            let q = pieces
+                .find_map(|p| {
+                    p.trim()
+                        .strip_prefix("q=")
+                        .and_then(|q| q.parse::<f32>().ok())
+                })
+                .unwrap_or(1.0);
+            (!tag.is_empty()).then_some((q, tag))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    for (_, tag) in ranked {
+        if let Some(exact) = normalize_language(tag) {
+            return exact;
+        }
+        let primary = tag.split('-').next().unwrap_or(tag);
+        if let Some(lang) = LANGUAGES.into_iter().find(|l| {
+            l.split('-')
+                .next()
+                .is_some_and(|p| p.eq_ignore_ascii_case(primary))
+        }) {
+            return lang;
+        }
+    }
+    "en"
+}
+
+#[derive(Template)]
+#[template(path = "widget.html")]
+struct WidgetPage<'a> {
+    language: &'a str,
+}
+
+pub fn widget_page(_state: &AppState, session: &WidgetSession) -> Result<String, HubError> {
+    WidgetPage {
+        language: &session.language,
+    }
+    .render()
+    .map_err(|e| HubError::internal(format!("rendering the widget page failed: {e}")))
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    message: &'a str,
+}
+
+pub fn error_page(status: u16, message: &str) -> String {
+    ErrorPage { status, message }
+        .render()
+        .unwrap_or_else(|_| "<!doctype html><title>Error</title><h1>Error</h1>".to_owned())
+}
+
+#[derive(Template)]
+#[template(path = "oauth_result.html")]
+struct OauthResultPage {
+    connected: bool,
+}
+
+pub fn oauth_result_page(connected: bool) -> String {
+    OauthResultPage { connected }
+        .render()
+        .unwrap_or_else(|_| "<!doctype html><title>OAuth</title>".to_owned())
+}
+
+#[derive(Template)]
+#[template(path = "sandbox_consent.html")]
+struct SandboxConsentPage<'a> {
+    approve_url: &'a str,
+    deny_url: &'a str,
+}
+
+pub fn sandbox_consent_page(approve_url: &str, deny_url: &str) -> String {
+    SandboxConsentPage {
+        approve_url,
+        deny_url,
+    }
+    .render()
+    .unwrap_or_else(|_| "<!doctype html><title>Sandbox</title>".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_negotiation() {
+        assert_eq!(negotiate_language(Some("es"), Some("pl")), "es");
+        assert_eq!(
+            negotiate_language(None, Some("pl-PL,pl;q=0.9,en;q=0.8")),
+            "pl"
+        );
+        assert_eq!(negotiate_language(None, Some("fr-CA,fr;q=0.9")), "fr-CA");
+        assert_eq!(negotiate_language(None, Some("fr-FR")), "fr-CA");
+        assert_eq!(negotiate_language(None, Some("de-DE, es;q=0.5")), "es");
+        assert_eq!(negotiate_language(None, Some("de-DE")), "en");
+        assert_eq!(negotiate_language(None, None), "en");
+        assert_eq!(negotiate_language(Some("xx"), None), "en");
+    }
+
+    #[test]
+    fn pages_escape_and_say_what_happened() {
+        let html = error_page(400, "bad <b>");
+        assert!(html.contains("bad &lt;b&gt;"));
+        let ok = oauth_result_page(true);
+        assert!(ok.contains("OAuth Complete") && ok.contains("Thank you for completing OAuth"));
+        let err = oauth_result_page(false);
+        assert!(err.contains("OAuth Error") && err.contains("Something went wrong"));
+        assert!(err.contains("Please wait while we redirect you back to the connect widget."));
+    }
+}

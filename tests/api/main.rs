@@ -1,0 +1,9 @@
+//! Integration tests: the real application on port 0, driven over HTTP.
+//! One test binary (one link) with a module per feature.
+
+mod helpers;
+
+mod config_and_health;
+mod flows;
+mod search;
+mod widget_params;
