@@ -137,7 +137,7 @@ mod tests {
         let e = ApiError::page(HubError::invalid("x", "<script>alert(1)</script>"));
         let body = e.error_response().into_body().try_into_bytes().unwrap();
         let html = String::from_utf8(body.to_vec()).unwrap();
-        assert!(html.contains("&lt;script&gt;"));
+        assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
         assert!(!html.contains("<script>alert"));
     }
 }

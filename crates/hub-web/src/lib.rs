@@ -10,6 +10,7 @@ pub mod error;
 pub mod flow;
 pub mod member;
 pub mod routes;
+pub mod security;
 pub mod session;
 pub mod settings;
 pub mod state;
@@ -29,7 +30,7 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .app_data(data.clone())
             .app_data(routes::json_config())
             .app_data(routes::query_config())
-            .wrap(middleware::DefaultHeaders::new().add(("X-Content-Type-Options", "nosniff")))
+            .wrap(middleware::from_fn(security::headers))
             .wrap(middleware::Compress::default())
             .configure(routes::configure)
     })

@@ -72,6 +72,8 @@ pub struct WebSettings {
     pub cookie: CookieSettings,
     /// Serve `/demo` (a host page that embeds the widget).
     pub demo: bool,
+    /// Host-app origins allowed as `targetOrigin` and as frame ancestors. Empty: any.
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WebSettings {
@@ -86,6 +88,7 @@ impl Default for WebSettings {
             connecting_timeout: Duration::from_secs(60),
             cookie: CookieSettings::default(),
             demo: true,
+            allowed_origins: Vec::new(),
         }
     }
 }

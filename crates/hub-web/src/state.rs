@@ -96,6 +96,16 @@ impl AppState {
         f(guard.as_mut())
     }
 
+    /// The CSP `frame-ancestors` source list: the allowed host origins, or `*`.
+    pub fn frame_ancestors(&self) -> String {
+        let allowed = &self.inner.settings.allowed_origins;
+        if allowed.is_empty() {
+            "*".to_owned()
+        } else {
+            format!("'self' {}", allowed.join(" "))
+        }
+    }
+
     pub fn aggregator_ids(&self) -> &[String] {
         &self.inner.aggregator_ids
     }
