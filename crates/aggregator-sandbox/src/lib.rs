@@ -371,6 +371,17 @@ impl Aggregator for SandboxAggregator {
         self.simulate_latency().await;
         let bank = find_bank(&request.institution_id)
             .ok_or_else(|| institution_not_found(&request.institution_id))?;
+        if bank.supports_oauth()
+            && request.oauth_redirect_uri != oauth_redirect_uri(&request.hub_base_url)
+        {
+            // The consent page links to `oauth_redirect_uri(hub_base_url)`; a hub that
+            // registered another return URL would never see the decision.
+            tracing::warn!(
+                expected = %oauth_redirect_uri(&request.hub_base_url),
+                got = %request.oauth_redirect_uri,
+                "sandbox OAuth: the hub's OAuth return URL differs from the consent page's"
+            );
+        }
         if self
             .store
             .get(&user_key(request.user.as_str()))
