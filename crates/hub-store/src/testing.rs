@@ -102,6 +102,7 @@ impl RedisServer {
     /// # Panics
     /// When redis-server is missing (and skipping was not asked for) or fails to start,
     /// with a message saying how to install it.
+    #[track_caller]
     pub fn start_or_skip() -> Option<RedisServer> {
         if !Self::is_installed() && std::env::var(SKIP_ENV).is_ok_and(|value| value == "1") {
             eprintln!(
