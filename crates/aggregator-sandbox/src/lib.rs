@@ -7,8 +7,24 @@
 //! `sandbox:user:{id}`), changed only by compare-and-swap, so several hub instances can serve
 //! one connection and concurrent answers are applied once each.
 //!
-//! See [`institutions()`] for the banks and their credentials, and [`oauth`] for what the web
-//! layer serves as the OAuth consent page.
+//! Credential banks accept `user_good` / `pass_good`; anything else is `DENIED`. Three wrong
+//! challenge answers lock the login (`LOCKED`).
+//!
+//! | institution | after a good login |
+//! |---|---|
+//! | `sandbox_bank`, `sandbox_transactions_only` | `CONNECTED` (the latter supports aggregation only) |
+//! | `sandbox_mfa_question` | QUESTION "What is your favorite color?" → `blue` |
+//! | `sandbox_mfa_token` | OPTIONS channel (`sms`/`email`), then TOKEN → `123456` |
+//! | `sandbox_mfa_image` | IMAGE (PNG captcha) → `abc123` |
+//! | `sandbox_mfa_image_options` | IMAGE_OPTIONS red/green/blue squares → `green` |
+//! | `sandbox_mfa_multi` | two QUESTIONs (→ `blue`, `springfield`), then TOKEN → `123456` |
+//! | `sandbox_oauth` | `PENDING` with a consent page; Authorize → `CONNECTED`, Deny → `DENIED` |
+//! | `sandbox_account_select` | with `accountNumber` + single account select: OPTIONS account choice |
+//! | `sandbox_slow` | `CREATED` (aggregating) until `slow_delay` has passed, then `CONNECTED` |
+//! | `sandbox_down` | `CREATED`, then `FAILED` with a message |
+//!
+//! See [`institutions()`] for the catalogue records, and [`oauth`] for what the web layer
+//! serves as the OAuth consent page.
 
 mod fdx;
 mod flow;
