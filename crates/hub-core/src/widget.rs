@@ -27,6 +27,9 @@ pub struct WidgetParams {
     pub aggregator_override: Option<AggregatorId>,
     /// One of [`LANGUAGES`]; `None` means "negotiate from Accept-Language".
     pub language: Option<String>,
+    /// The host's look for the widget (validated; merged over the configured default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<Theme>,
 }
 
 impl WidgetParams {
@@ -257,6 +260,16 @@ pub fn validate(
         ),
     };
 
+    let theme = match (raw.get("theme"), source) {
+        (None | Some(Value::Null), _) => None,
+        (Some(Value::String(s)), ParamSource::Query) => {
+            let parsed: Value = serde_json::from_str(s)
+                .map_err(|_| HubError::invalid("theme", "\"theme\" must be a JSON object"))?;
+            Some(parse_theme(&parsed)?)
+        }
+        (Some(v), _) => Some(parse_theme(v)?),
+    };
+
     // Peers, in UCW's order and words.
     if aggregator.is_some() {
         if institution_id.is_none() {
@@ -304,7 +317,148 @@ pub fn validate(
         single_account_select,
         aggregator_override,
         language,
+        theme,
     })
+}
+
+/// Fonts a theme may ask for; each maps to a fixed font stack in the widget's CSS.
+pub const THEME_FONTS: [&str; 4] = ["system", "serif", "rounded", "mono"];
+
+/// Largest corner radius (px) a theme may set.
+pub const MAX_THEME_RADIUS: u64 = 24;
+
+/// The host's look for the widget. Every value is validated here, so what reaches the
+/// stylesheet is a `#rrggbb` colour, a small integer or a name from [`THEME_FONTS`]; the
+/// host never supplies raw CSS.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", try_from = "Map<String, Value>")]
+pub struct Theme {
+    /// Buttons, links, focus rings and the selected state (`#rrggbb`, lower case).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<String>,
+    /// Page background (`#rrggbb`). When set it applies in both colour schemes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub background_color: Option<String>,
+    /// Body text (`#rrggbb`). When set it applies in both colour schemes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_color: Option<String>,
+    /// Corner radius in px, 0 to [`MAX_THEME_RADIUS`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub radius: Option<u8>,
+    /// One of [`THEME_FONTS`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub font: Option<String>,
+}
+
+impl Theme {
+    /// `self`'s values where set, else `base`'s (widget parameter over configured default).
+    pub fn over(&self, base: &Theme) -> Theme {
+        Theme {
+            primary_color: self
+                .primary_color
+                .clone()
+                .or_else(|| base.primary_color.clone()),
+            background_color: self
+                .background_color
+                .clone()
+                .or_else(|| base.background_color.clone()),
+            text_color: self.text_color.clone().or_else(|| base.text_color.clone()),
+            radius: self.radius.or(base.radius),
+            font: self.font.clone().or_else(|| base.font.clone()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == Theme::default()
+    }
+}
+
+impl TryFrom<Map<String, Value>> for Theme {
+    type Error = String;
+
+    /// For configuration files (snake_case keys allowed) and stored sessions.
+    fn try_from(map: Map<String, Value>) -> Result<Self, Self::Error> {
+        let camel: Map<String, Value> = map
+            .into_iter()
+            .map(|(k, v)| {
+                let key = match k.as_str() {
+                    "primary_color" => "primaryColor".to_owned(),
+                    "background_color" => "backgroundColor".to_owned(),
+                    "text_color" => "textColor".to_owned(),
+                    _ => k,
+                };
+                (key, v)
+            })
+            .collect();
+        parse_theme(&Value::Object(camel)).map_err(|e| e.message)
+    }
+}
+
+/// `#rrggbb` (any case) → lower case; anything else is `None`.
+pub fn parse_hex_colour(value: &str) -> Option<String> {
+    let hex = value.strip_prefix('#')?;
+    (hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| format!("#{}", hex.to_ascii_lowercase()))
+}
+
+/// Validates the `theme` widget parameter. Every error names the field (`theme.radius`).
+pub fn parse_theme(value: &Value) -> Result<Theme, HubError> {
+    let Value::Object(map) = value else {
+        return Err(HubError::invalid("theme", "\"theme\" must be an object"));
+    };
+    let mut theme = Theme::default();
+    for (key, v) in map {
+        let field = format!("theme.{key}");
+        match key.as_str() {
+            "primaryColor" | "backgroundColor" | "textColor" => {
+                let colour = v.as_str().and_then(parse_hex_colour).ok_or_else(|| {
+                    HubError::invalid(
+                        field.clone(),
+                        format!("\"{field}\" must be a hex colour like #0b5fff"),
+                    )
+                })?;
+                match key.as_str() {
+                    "primaryColor" => theme.primary_color = Some(colour),
+                    "backgroundColor" => theme.background_color = Some(colour),
+                    _ => theme.text_color = Some(colour),
+                }
+            }
+            "radius" => {
+                let radius = v
+                    .as_u64()
+                    .filter(|r| *r <= MAX_THEME_RADIUS)
+                    .and_then(|r| u8::try_from(r).ok())
+                    .ok_or_else(|| {
+                        HubError::invalid(
+                            field.clone(),
+                            format!(
+                                "\"{field}\" must be a whole number from 0 to {MAX_THEME_RADIUS}"
+                            ),
+                        )
+                    })?;
+                theme.radius = Some(radius);
+            }
+            "font" => {
+                let font = v
+                    .as_str()
+                    .filter(|f| THEME_FONTS.contains(f))
+                    .ok_or_else(|| {
+                        HubError::invalid(
+                            field.clone(),
+                            format!("\"{field}\" must be one of [{}]", THEME_FONTS.join(", ")),
+                        )
+                    })?;
+                theme.font = Some(font.to_owned());
+            }
+            _ => {
+                return Err(HubError::invalid(
+                    field.clone(),
+                    format!("\"{field}\" is not allowed"),
+                ));
+            }
+        }
+    }
+    Ok(theme)
 }
 
 /// Builds the raw map from query pairs (repeated keys: the last wins).
@@ -498,6 +652,123 @@ mod tests {
             p.target_origin.as_deref(),
             Some("https://app.example.com:8443")
         );
+    }
+
+    #[test]
+    fn theme_is_validated_and_every_error_names_its_field() {
+        let p = check(with(
+            base(),
+            "theme",
+            json!({"primaryColor": "#0B5FFF", "backgroundColor": "#ffffff",
+                   "textColor": "#111111", "radius": 8, "font": "serif"}),
+        ))
+        .unwrap();
+        let t = p.theme.unwrap();
+        assert_eq!(t.primary_color.as_deref(), Some("#0b5fff"));
+        assert_eq!(t.radius, Some(8));
+        assert_eq!(t.font.as_deref(), Some("serif"));
+        assert_eq!(check(base()).unwrap().theme, None);
+
+        let cases: Vec<(Value, &str, &str)> = vec![
+            (json!("dark"), "theme", "\"theme\" must be an object"),
+            (
+                json!({"primaryColor": "red"}),
+                "theme.primaryColor",
+                "\"theme.primaryColor\" must be a hex colour like #0b5fff",
+            ),
+            (
+                json!({"textColor": "#12345"}),
+                "theme.textColor",
+                "\"theme.textColor\" must be a hex colour like #0b5fff",
+            ),
+            (
+                json!({"backgroundColor": "#fff;}body{x:y"}),
+                "theme.backgroundColor",
+                "\"theme.backgroundColor\" must be a hex colour like #0b5fff",
+            ),
+            (
+                json!({"radius": 25}),
+                "theme.radius",
+                "\"theme.radius\" must be a whole number from 0 to 24",
+            ),
+            (
+                json!({"radius": -1}),
+                "theme.radius",
+                "\"theme.radius\" must be a whole number from 0 to 24",
+            ),
+            (
+                json!({"radius": 2.5}),
+                "theme.radius",
+                "\"theme.radius\" must be a whole number from 0 to 24",
+            ),
+            (
+                json!({"font": "Comic Sans"}),
+                "theme.font",
+                "\"theme.font\" must be one of [system, serif, rounded, mono]",
+            ),
+            (
+                json!({"css": "body{}"}),
+                "theme.css",
+                "\"theme.css\" is not allowed",
+            ),
+        ];
+        for (theme, field, message) in cases {
+            assert_eq!(
+                err(with(base(), "theme", theme.clone())),
+                (field.to_owned(), message.to_owned()),
+                "theme {theme}"
+            );
+        }
+    }
+
+    #[test]
+    fn theme_from_query_config_and_stored_sessions() {
+        let map = map_from_pairs([
+            ("jobTypes", "transactions"),
+            ("userId", "u"),
+            ("theme", r##"{"radius":0,"font":"mono"}"##),
+        ]);
+        let t = validate(&map, ParamSource::Query, ctx())
+            .unwrap()
+            .theme
+            .unwrap();
+        assert_eq!((t.radius, t.font.as_deref()), (Some(0), Some("mono")));
+        let map = map_from_pairs([
+            ("jobTypes", "transactions"),
+            ("userId", "u"),
+            ("theme", "{"),
+        ]);
+        let e = validate(&map, ParamSource::Query, ctx()).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("theme"));
+
+        // Config files use snake_case keys; invalid values fail to deserialize.
+        let from_config: Theme =
+            serde_json::from_value(json!({"primary_color": "#AA0000", "radius": 4})).unwrap();
+        assert_eq!(from_config.primary_color.as_deref(), Some("#aa0000"));
+        assert!(serde_json::from_value::<Theme>(json!({"radius": 99})).is_err());
+
+        // Merging: the widget parameter wins field by field.
+        let merged = Theme {
+            radius: Some(2),
+            ..Theme::default()
+        }
+        .over(&from_config);
+        assert_eq!(merged.radius, Some(2));
+        assert_eq!(merged.primary_color.as_deref(), Some("#aa0000"));
+
+        // Sessions stored before themes existed still load, and themes round-trip.
+        let p = check(base()).unwrap();
+        let mut stored = serde_json::to_value(&p).unwrap();
+        assert!(stored.get("theme").is_none());
+        stored.as_object_mut().unwrap().remove("theme");
+        assert_eq!(serde_json::from_value::<WidgetParams>(stored).unwrap(), p);
+        let themed = WidgetParams {
+            theme: Some(merged.clone()),
+            ..p
+        };
+        let back: WidgetParams =
+            serde_json::from_value(serde_json::to_value(&themed).unwrap()).unwrap();
+        assert_eq!(back.theme, Some(merged));
     }
 
     #[test]
