@@ -16,6 +16,8 @@ assets! {
     "widget.css" => "text/css; charset=utf-8",
     "widget.js" => "text/javascript; charset=utf-8",
     "oauth-return.js" => "text/javascript; charset=utf-8",
+    "demo.js" => "text/javascript; charset=utf-8",
+    "demo.css" => "text/css; charset=utf-8",
 }
 
 pub fn find(name: &str) -> Option<(&'static str, &'static [u8])> {

@@ -8,12 +8,14 @@
 pub mod assets;
 pub mod error;
 pub mod flow;
+pub mod i18n;
 pub mod member;
 pub mod routes;
 pub mod security;
 pub mod session;
 pub mod settings;
 pub mod state;
+pub mod theme;
 pub mod views;
 
 pub use settings::WebSettings;

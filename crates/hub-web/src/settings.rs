@@ -74,6 +74,9 @@ pub struct WebSettings {
     pub demo: bool,
     /// Host-app origins allowed as `targetOrigin` and as frame ancestors. Empty: any.
     pub allowed_origins: Vec<String>,
+    /// The widget's default look (`[web.theme]`); a `theme` widget parameter overrides it
+    /// field by field. Validated like the parameter.
+    pub theme: hub_core::widget::Theme,
 }
 
 impl Default for WebSettings {
@@ -89,6 +92,7 @@ impl Default for WebSettings {
             cookie: CookieSettings::default(),
             demo: true,
             allowed_origins: Vec::new(),
+            theme: hub_core::widget::Theme::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! HTML views (askama templates in `templates/`). Templates escape every value; handlers
 //! never build HTML strings themselves.
 
+use crate::i18n::Messages;
 use crate::session::WidgetSession;
 use crate::state::AppState;
 use actix_web::HttpResponseBuilder;
@@ -58,11 +59,17 @@ pub fn negotiate_language(explicit: Option<&str>, accept_language: Option<&str>)
 #[template(path = "widget.html")]
 struct WidgetPage<'a> {
     language: &'a str,
+    t: Messages,
+    /// `/theme.css?…` built from validated values, when the theme changes anything.
+    theme_href: Option<String>,
 }
 
-pub fn widget_page(_state: &AppState, session: &WidgetSession) -> Result<String, HubError> {
+pub fn widget_page(state: &AppState, session: &WidgetSession) -> Result<String, HubError> {
+    let theme = crate::theme::effective(state, session.params.theme.as_ref());
     WidgetPage {
         language: &session.language,
+        t: Messages::new(&session.language),
+        theme_href: crate::theme::href(&theme),
     }
     .render()
     .map_err(|e| HubError::internal(format!("rendering the widget page failed: {e}")))
@@ -71,14 +78,22 @@ pub fn widget_page(_state: &AppState, session: &WidgetSession) -> Result<String,
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
-    status: u16,
     message: &'a str,
+    status_line: String,
+    t: Messages,
 }
 
+/// The hub's own error page. (Its callers have no request language, so it is English,
+/// from the catalogue.)
 pub fn error_page(status: u16, message: &str) -> String {
-    ErrorPage { status, message }
-        .render()
-        .unwrap_or_else(|_| "<!doctype html><title>Error</title><h1>Error</h1>".to_owned())
+    let t = Messages::new("en");
+    ErrorPage {
+        message,
+        status_line: t.format("page.errorStatus", &[("status", &status.to_string())]),
+        t,
+    }
+    .render()
+    .unwrap_or_else(|_| "<!doctype html><title>Error</title><h1>Error</h1>".to_owned())
 }
 
 #[derive(Template)]
@@ -98,15 +113,80 @@ pub fn oauth_result_page(connected: bool) -> String {
 struct SandboxConsentPage<'a> {
     approve_url: &'a str,
     deny_url: &'a str,
+    t: Messages,
 }
 
 pub fn sandbox_consent_page(approve_url: &str, deny_url: &str) -> String {
     SandboxConsentPage {
         approve_url,
         deny_url,
+        t: Messages::new("en"),
     }
     .render()
     .unwrap_or_else(|_| "<!doctype html><title>Sandbox</title>".to_owned())
+}
+
+#[derive(Template)]
+#[template(path = "demo.html")]
+struct DemoPage {
+    language: &'static str,
+    t: Messages,
+    jobs: Vec<(&'static str, &'static str)>,
+    languages: Vec<(&'static str, &'static str)>,
+    banks: Vec<&'static str>,
+}
+
+/// `/demo`: a host page that embeds the widget (strings in the negotiated language).
+pub fn demo_page(accept_language: Option<&str>) -> Result<String, HubError> {
+    let language = negotiate_language(None, accept_language);
+    let t = Messages::new(language);
+    let jobs = [
+        "transactions",
+        "accountNumber",
+        "accountOwner",
+        "transactionHistory",
+    ]
+    .into_iter()
+    .map(|j| (j, t.text(demo_job_key(j))))
+    .collect();
+    let languages = [
+        ("en", "English"),
+        ("es", "Español"),
+        ("fr-CA", "Français (Canada)"),
+        ("pl", "Polski"),
+    ]
+    .to_vec();
+    let banks = [
+        "demo.bank.plain",
+        "demo.bank.question",
+        "demo.bank.token",
+        "demo.bank.image",
+        "demo.bank.imageOptions",
+        "demo.bank.oauth",
+        "demo.bank.accountSelect",
+        "demo.bank.down",
+    ]
+    .into_iter()
+    .map(|k| t.text(k))
+    .collect();
+    DemoPage {
+        language,
+        t,
+        jobs,
+        languages,
+        banks,
+    }
+    .render()
+    .map_err(|e| HubError::internal(format!("rendering the demo page failed: {e}")))
+}
+
+fn demo_job_key(job: &str) -> &'static str {
+    match job {
+        "accountNumber" => "demo.job.accountNumber",
+        "accountOwner" => "demo.job.accountOwner",
+        "transactionHistory" => "demo.job.transactionHistory",
+        _ => "demo.job.transactions",
+    }
 }
 
 #[cfg(test)]
@@ -137,5 +217,25 @@ mod tests {
         let err = oauth_result_page(false);
         assert!(err.contains("OAuth Error") && err.contains("Something went wrong"));
         assert!(err.contains("Please wait while we redirect you back to the connect widget."));
+        assert!(html.contains("Error 400"), "{html}");
+        let consent = sandbox_consent_page("/a?x=1&y=2", "/d");
+        assert!(
+            consent.contains("id=\"authorize\" href=\"/a?x=1&#38;y=2\""),
+            "{consent}"
+        );
+        assert!(consent.contains(">Deny</a>"), "{consent}");
+    }
+
+    #[test]
+    fn demo_page_speaks_the_browser_language_and_has_no_inline_code() {
+        let html = demo_page(Some("es-ES,es;q=0.9")).unwrap();
+        assert!(html.contains("<html lang=\"es\">"), "{html}");
+        assert!(html.contains("Demostración de Connect Hub"), "{html}");
+        assert!(html.contains("src=\"/static/demo.js\""));
+        assert!(
+            !html.contains("style=") && !html.contains("<style"),
+            "no inline styles"
+        );
+        assert!(!html.contains("<script>"), "no inline scripts");
     }
 }

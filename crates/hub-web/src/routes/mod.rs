@@ -1,5 +1,6 @@
 //! Route table. Each submodule is one resource; handlers are thin.
 
+pub mod demo;
 pub mod health;
 pub mod institutions;
 pub mod members;
@@ -30,6 +31,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(oauth::redirect_from)
         .service(oauth::sandbox_consent)
         .service(crate::assets::static_file)
+        .service(crate::i18n::catalogue_file)
+        .service(crate::theme::theme_css)
+        .service(demo::demo)
         .route("/webhook/{aggregator}", web::route().to(oauth::webhook))
         .route(
             "/webhook/{aggregator}/{tail:.*}",
