@@ -1,6 +1,9 @@
 //! Search and routing benchmarks over the full demo catalogue (14k banks) plus sandbox-like
 //! institutions. Run: `cargo bench -p hub-catalog -- --quick`.
 
+// A benchmark without its data file cannot run; failing loudly is the point.
+#![allow(clippy::expect_used)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use hub_catalog::{
     Catalog, Filter, Page, Preferences, SeededRandom, load_banks_jsonl_with_countries,

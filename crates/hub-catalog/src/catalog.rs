@@ -132,20 +132,23 @@ struct BlockCaps {
     caps: u8,
 }
 
-/// Per-institution data the filter and ranking need, in 16 bytes.
+/// Per-institution data the filter and ranking need, in 16 bytes. The first block is inlined
+/// so the common one-block institution is filtered without touching `blocks`.
 #[derive(Clone, Copy)]
 pub(crate) struct Meta {
     /// Position in tie-break order (shorter name, then name, then id).
     pub(crate) tie_rank: u32,
-    blocks_start: u32,
-    blocks_len: u16,
+    /// Where blocks after the first start in `blocks`.
+    more_blocks_start: u32,
     /// Index into `countries` plus one; 0 = unknown.
     country: u16,
+    block_count: u8,
+    first_block: BlockCaps,
     is_test_bank: bool,
 }
 
-/// Most distinct block keys the per-query bitset can hold.
-const MAX_BLOCK_KEYS: usize = 256;
+/// Most distinct block keys: ids fit a `u8` and the per-query bitset.
+const MAX_BLOCK_KEYS: usize = 255;
 
 /// A [`Filter`] resolved against one catalogue: strings turned into small ids once per query.
 pub(crate) struct CompiledFilter {
@@ -176,6 +179,9 @@ pub struct Catalog {
     /// Normalised names, indexed like `institutions`.
     pub(crate) names: StrTable,
     pub(crate) text: TextIndex,
+    /// Vocabulary id of each institution's first name token (`u32::MAX` if none): the exact and
+    /// prefix tiers are only possible when it matches the query's first word.
+    pub(crate) first_token: Vec<u32>,
     /// (9-digit routing number, tie rank), sorted.
     routing: Vec<(u32, u32)>,
 }
@@ -271,13 +277,19 @@ impl Catalog {
         let mut names = StrTable::default();
         let mut routing = Vec::new();
         for (inst, institution) in institutions.iter().enumerate() {
-            let blocks_start = blocks.len() as u32;
-            for (key, block) in &institution.aggregators {
+            let more_blocks_start = blocks.len() as u32;
+            let mut first_block = BlockCaps { key: 0, caps: 0 };
+            for (n, (key, block)) in institution.aggregators.iter().enumerate() {
                 let key = block_keys.binary_search(key).unwrap_or_default() as u8;
-                blocks.push(BlockCaps {
+                let caps = BlockCaps {
                     key,
                     caps: block_caps(block),
-                });
+                };
+                if n == 0 {
+                    first_block = caps;
+                } else {
+                    blocks.push(caps);
+                }
             }
             let country = countries
                 .get(&institution.id)
@@ -289,9 +301,10 @@ impl Catalog {
                 .map_or(0, |i| i as u16 + 1);
             meta.push(Meta {
                 tie_rank: tie_rank[inst],
-                blocks_start,
-                blocks_len: institution.aggregators.len() as u16,
+                more_blocks_start,
                 country,
+                block_count: institution.aggregators.len() as u8,
+                first_block,
                 is_test_bank: institution.is_test_bank,
             });
             names.push(&normalize(&institution.name));
@@ -307,6 +320,17 @@ impl Catalog {
 
         let keywords: Vec<&[String]> = institutions.iter().map(|i| i.keywords.as_slice()).collect();
         let text = TextIndex::build(&names, &keywords);
+        let first_token = (0..count)
+            .map(|inst| {
+                let first = names.get(inst).split(' ').next().unwrap_or_default();
+                let (start, end) = text.prefix_range(first);
+                if !first.is_empty() && start < end && text.vocab.get(start) == first {
+                    start as u32
+                } else {
+                    u32::MAX
+                }
+            })
+            .collect();
         Ok(Catalog {
             institutions,
             by_id,
@@ -317,6 +341,7 @@ impl Catalog {
             countries: country_names,
             names,
             text,
+            first_token,
             routing,
         })
     }
@@ -353,6 +378,7 @@ impl Catalog {
             + self.blocks.capacity() * std::mem::size_of::<BlockCaps>()
             + self.names.heap_bytes()
             + self.text.heap_bytes()
+            + self.first_token.capacity() * 4
             + self.routing.capacity() * 8
     }
 
@@ -478,18 +504,23 @@ impl Catalog {
         if meta.is_test_bank && !filter.include_test_banks {
             return false;
         }
-        if let Some(country) = filter.country {
-            if meta.country != country {
-                return false;
-            }
+        if filter
+            .country
+            .is_some_and(|country| meta.country != country)
+        {
+            return false;
         }
-        let start = meta.blocks_start as usize;
-        let has_block = self.blocks[start..start + usize::from(meta.blocks_len)]
-            .iter()
-            .any(|b| {
-                let key = usize::from(b.key);
-                filter.allowed_keys[key / 64] & (1 << (key % 64)) != 0
-                    && b.caps & filter.required_caps == filter.required_caps
+        let usable = |b: &BlockCaps| {
+            let key = usize::from(b.key);
+            filter.allowed_keys[key / 64] & (1 << (key % 64)) != 0
+                && b.caps & filter.required_caps == filter.required_caps
+        };
+        let has_block = meta.block_count > 0
+            && (usable(&meta.first_block) || {
+                let start = meta.more_blocks_start as usize;
+                self.blocks[start..start + usize::from(meta.block_count) - 1]
+                    .iter()
+                    .any(usable)
             });
         has_block
             && (filter.hidden.is_empty() || filter.hidden.binary_search(&(inst as u32)).is_err())

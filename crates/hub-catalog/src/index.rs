@@ -99,6 +99,9 @@ pub(crate) struct TextIndex {
     pub(crate) bigram_postings: Postings,
     /// All name-token ids sorted by (length, id): the fallback scan when bigrams cannot filter.
     pub(crate) name_tokens_by_len: Vec<u32>,
+    /// Distinct padded bigrams of each name token (0 for keyword-only tokens), capped at 255:
+    /// a candidate within `d` edits shares at least `distinct − 3d` of them with the query word.
+    pub(crate) token_bigrams: Vec<u8>,
 }
 
 impl TextIndex {
@@ -113,12 +116,12 @@ impl TextIndex {
             }
         }
         let mut normalized = String::new();
-        for inst in 0..names.len() {
+        for (inst, institution_keywords) in keywords.iter().enumerate().take(names.len()) {
             for token in names.get(inst).split(' ').filter(|t| !t.is_empty()) {
                 let entry = tokens.entry(token.to_owned()).or_default();
                 add(&mut entry.0, inst as u32);
             }
-            for keyword in keywords[inst] {
+            for keyword in *institution_keywords {
                 normalize_into(keyword, &mut normalized);
                 for token in normalized.split(' ').filter(|t| !t.is_empty()) {
                     let entry = match tokens.get_mut(token) {
@@ -136,13 +139,19 @@ impl TextIndex {
         let mut keyword_lists = Vec::with_capacity(tokens.len());
         let mut bigram_lists: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
         let mut name_tokens_by_len = Vec::new();
+        let mut token_bigrams = Vec::with_capacity(name_lists.capacity());
         let mut chars = Vec::new();
+        let mut distinct = Vec::new();
         for (id, (token, (name_list, keyword_list))) in tokens.into_iter().enumerate() {
             vocab.push(&token);
             chars.clear();
             chars.extend(token.chars());
             token_chars.push(chars.len().min(255) as u8);
+            distinct.clear();
             if !name_list.is_empty() {
+                for_each_bigram(&chars, |key| distinct.push(key));
+                distinct.sort_unstable();
+                distinct.dedup();
                 name_tokens_by_len.push(id as u32);
                 for_each_bigram(&chars, |key| {
                     let list = bigram_lists.entry(key).or_default();
@@ -151,6 +160,7 @@ impl TextIndex {
                     }
                 });
             }
+            token_bigrams.push(distinct.len().min(255) as u8);
             name_lists.push(name_list);
             keyword_lists.push(keyword_list);
         }
@@ -171,6 +181,7 @@ impl TextIndex {
             bigram_keys,
             bigram_postings,
             name_tokens_by_len,
+            token_bigrams,
         }
     }
 
@@ -214,6 +225,7 @@ impl TextIndex {
             + self.bigram_keys.capacity() * 8
             + self.bigram_postings.heap_bytes()
             + self.name_tokens_by_len.capacity() * 4
+            + self.token_bigrams.capacity()
     }
 }
 

@@ -116,10 +116,10 @@ pub fn route(
     }
     let is_candidate = |key: &str| candidates.contains(&key);
 
-    if let Some(volumes) = prefs.institution_aggregator_volume_map.get(&institution.id) {
-        if let Some(key) = volume_pick(volumes, rng).filter(|k| is_candidate(k)) {
-            return decide(key, RouteReason::InstitutionVolume);
-        }
+    if let Some(volumes) = prefs.institution_aggregator_volume_map.get(&institution.id)
+        && let Some(key) = volume_pick(volumes, rng).filter(|k| is_candidate(k))
+    {
+        return decide(key, RouteReason::InstitutionVolume);
     }
     if let Some(key) =
         volume_pick(&prefs.default_aggregator_volume, rng).filter(|k| is_candidate(k))

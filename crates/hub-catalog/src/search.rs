@@ -10,6 +10,11 @@
 //!
 //! Buffers live in a per-thread [`Scratch`] with generation stamps, so a query allocates only
 //! its result vector (and a small one when the filter hides institutions).
+//!
+//! Two shortcuts keep common queries cheap without changing results: the exact and prefix
+//! tiers are only checked when the institution's first name token can match the query's first
+//! word, and for one-word queries the typo pass is skipped when the non-typo matches already
+//! fill the requested page (a typo-only match always ranks below every other match then).
 
 use crate::catalog::{Catalog, CompiledFilter, Page};
 use crate::distance::{DistanceRows, distance_within};
@@ -40,6 +45,8 @@ fn max_typos(chars: usize) -> u32 {
     }
 }
 
+/// A per-institution accumulator packed into one `u64` so a hit touches one cache line:
+/// generation stamp (high 32 bits) | value (low 32 bits).
 #[derive(Default)]
 pub(crate) struct Scratch {
     query: String,
@@ -48,59 +55,64 @@ pub(crate) struct Scratch {
     token_chars: Vec<char>,
     bigrams: Vec<u64>,
     rows: DistanceRows,
-    // Per institution.
+    /// Per institution: stamp | coverage (8 bits) << 24 | total score (24 bits).
+    query_slots: Vec<u64>,
     query_generation: u32,
-    query_stamp: Vec<u32>,
-    total: Vec<u32>,
-    coverage: Vec<u8>,
     touched: Vec<u32>,
+    /// Per institution: stamp | best score of the current word.
+    word_slots: Vec<u64>,
     word_generation: u32,
-    word_stamp: Vec<u32>,
-    word_best: Vec<u16>,
     word_touched: Vec<u32>,
-    // Per vocabulary token (typo candidates).
+    /// Per vocabulary token: stamp | shared bigram count (typo candidates).
+    token_slots: Vec<u64>,
     token_generation: u32,
-    token_stamp: Vec<u32>,
-    token_count: Vec<u8>,
     token_touched: Vec<u32>,
     keys: Vec<u64>,
 }
 
-/// Moves to the next generation, clearing the stamps on wrap-around so an old stamp can never
+/// Moves to the next generation, clearing the slots on wrap-around so an old stamp can never
 /// equal the new generation.
-fn next_generation(generation: &mut u32, stamps: &mut [u32]) -> u32 {
+fn next_generation(generation: &mut u32, slots: &mut [u64]) -> u32 {
     if *generation == u32::MAX {
-        stamps.fill(0);
+        slots.fill(0);
         *generation = 0;
     }
     *generation += 1;
     *generation
 }
 
+fn stamp_of(slot: u64) -> u32 {
+    (slot >> 32) as u32
+}
+
+fn value_of(slot: u64) -> u32 {
+    slot as u32
+}
+
+fn slot(stamp: u32, value: u32) -> u64 {
+    (u64::from(stamp) << 32) | u64::from(value)
+}
+
 impl Scratch {
     fn fit(&mut self, institutions: usize, tokens: usize) {
-        if self.query_stamp.len() < institutions {
-            self.query_stamp.resize(institutions, 0);
-            self.total.resize(institutions, 0);
-            self.coverage.resize(institutions, 0);
-            self.word_stamp.resize(institutions, 0);
-            self.word_best.resize(institutions, 0);
+        if self.query_slots.len() < institutions {
+            self.query_slots.resize(institutions, 0);
+            self.word_slots.resize(institutions, 0);
         }
-        if self.token_stamp.len() < tokens {
-            self.token_stamp.resize(tokens, 0);
-            self.token_count.resize(tokens, 0);
+        if self.token_slots.len() < tokens {
+            self.token_slots.resize(tokens, 0);
         }
     }
 
     /// Records that the current word matched `inst` with `score`; keeps the best per word.
     fn hit(&mut self, inst: u32, score: u16) {
-        let i = inst as usize;
-        if self.word_stamp[i] != self.word_generation {
-            self.word_stamp[i] = self.word_generation;
-            self.word_best[i] = score;
+        let generation = self.word_generation;
+        let entry = &mut self.word_slots[inst as usize];
+        if stamp_of(*entry) != generation {
+            *entry = slot(generation, u32::from(score));
             self.word_touched.push(inst);
-        } else if score > self.word_best[i] {
-            self.word_best[i] = score;
+        } else if u32::from(score) > value_of(*entry) {
+            *entry = slot(generation, u32::from(score));
         }
     }
 
@@ -110,18 +122,24 @@ impl Scratch {
         }
     }
 
-    /// Folds the current word's best scores into the per-query totals.
-    fn end_word(&mut self) {
+    /// Folds the current word's best scores into the per-query totals. With `only_new`,
+    /// institutions the query already touched are left alone (used for the deferred typo pass
+    /// of a one-word query, whose earlier matches all score higher).
+    fn end_word(&mut self, only_new: bool) {
+        let generation = self.query_generation;
         for k in 0..self.word_touched.len() {
-            let i = self.word_touched[k] as usize;
-            if self.query_stamp[i] != self.query_generation {
-                self.query_stamp[i] = self.query_generation;
-                self.total[i] = 0;
-                self.coverage[i] = 0;
-                self.touched.push(i as u32);
+            let inst = self.word_touched[k] as usize;
+            let best = value_of(self.word_slots[inst]);
+            let entry = &mut self.query_slots[inst];
+            if stamp_of(*entry) != generation {
+                *entry = slot(generation, (1 << 24) | best);
+                self.touched.push(inst as u32);
+            } else if !only_new {
+                let value = value_of(*entry);
+                let coverage = (value >> 24).saturating_add(1).min(255);
+                let total = ((value & 0xFF_FFFF) + best).min(0xFF_FFFF);
+                *entry = slot(generation, (coverage << 24) | total);
             }
-            self.total[i] += u32::from(self.word_best[i]);
-            self.coverage[i] = self.coverage[i].saturating_add(1);
         }
         self.word_touched.clear();
     }
@@ -139,12 +157,12 @@ impl Catalog {
             Some((cut, _)) => &query[..cut],
             None => query,
         };
-        normalize_into(query, &mut s.query);
-        if s.query.is_empty() {
+        let token_count = normalize_into(query, &mut s.query);
+        if token_count == 0 {
             return Vec::new();
         }
         s.fit(self.len(), self.text.vocab.len());
-        next_generation(&mut s.query_generation, &mut s.query_stamp);
+        next_generation(&mut s.query_generation, &mut s.query_slots);
         s.touched.clear();
 
         // Distinct words, as byte ranges into the normalised query.
@@ -159,18 +177,62 @@ impl Catalog {
             }
         }
         let word_count = s.words.len();
-        for w in 0..word_count {
-            let (a, b) = s.words[w];
-            let word = std::mem::take(&mut s.query);
-            self.score_word(s, &word[a..b]);
-            s.query = word;
-            s.end_word();
+        let query_text = std::mem::take(&mut s.query);
+        let (first_start, first_end) = s.words[0];
+        let first_word = &query_text[first_start..first_end];
+        // First-name-token ids that allow the exact/prefix tiers: any token starting with the
+        // word when the query is one token, else exactly the first word.
+        let (range_start, range_end) = self.text.prefix_range(first_word);
+        let tier_tokens = if token_count == 1 {
+            (range_start as u32, range_end as u32)
+        } else {
+            let exact = range_start < range_end && self.text.vocab.get(range_start) == first_word;
+            if exact {
+                (range_start as u32, range_start as u32 + 1)
+            } else {
+                (0, 0)
+            }
+        };
+
+        let (_, page_end) = page.bounds();
+        if word_count == 1 {
+            self.score_word(s, first_word, false);
+            s.end_word(false);
+            if self.count_eligible(s, filter, page_end) < page_end {
+                let max = max_typos(s.word_chars.len());
+                if max > 0 {
+                    next_generation(&mut s.word_generation, &mut s.word_slots);
+                    self.score_typos(s, first_word, max);
+                    s.end_word(true);
+                }
+            }
+        } else {
+            for w in 0..word_count {
+                let (a, b) = s.words[w];
+                self.score_word(s, &query_text[a..b], true);
+                s.end_word(false);
+            }
         }
-        self.rank(s, filter, word_count, page)
+        s.query = query_text;
+        self.rank(s, filter, word_count, tier_tokens, page)
     }
 
-    fn score_word(&self, s: &mut Scratch, word: &str) {
-        next_generation(&mut s.word_generation, &mut s.word_stamp);
+    /// How many touched institutions pass the filter, counting no further than `enough`.
+    fn count_eligible(&self, s: &Scratch, filter: &CompiledFilter, enough: usize) -> usize {
+        let mut count = 0;
+        for &inst in &s.touched {
+            if self.eligible(inst as usize, filter) {
+                count += 1;
+                if count >= enough {
+                    break;
+                }
+            }
+        }
+        count
+    }
+
+    fn score_word(&self, s: &mut Scratch, word: &str, with_typos: bool) {
+        next_generation(&mut s.word_generation, &mut s.word_slots);
         let text = &self.text;
         let (start, end) = text.prefix_range(word);
         let exact = (start < end && text.vocab.get(start) == word).then_some(start);
@@ -179,73 +241,81 @@ impl Catalog {
             s.hit_all(text.keyword_postings.get(token), KEYWORD_WORD);
         }
         let prefix_start = start + usize::from(exact.is_some());
-        let keyword_prefixes = word.chars().count() >= MIN_KEYWORD_PREFIX_CHARS;
+        s.word_chars.clear();
+        s.word_chars.extend(word.chars());
+        let keyword_prefixes = s.word_chars.len() >= MIN_KEYWORD_PREFIX_CHARS;
         for token in prefix_start..end {
             s.hit_all(text.name_postings.get(token), NAME_PREFIX);
             if keyword_prefixes {
                 s.hit_all(text.keyword_postings.get(token), KEYWORD_PREFIX);
             }
         }
-        s.word_chars.clear();
-        s.word_chars.extend(word.chars());
         let max = max_typos(s.word_chars.len());
-        if max > 0 {
+        if with_typos && max > 0 {
             self.score_typos(s, word, max);
         }
     }
 
-    /// Name tokens within `max` edits of `word`. Candidates share at least
-    /// `distinct bigrams − 3·max` padded bigrams with the word (an edit destroys at most three,
-    /// a transposition exactly three), restricted to lengths within `max`; each is verified
-    /// with the bounded distance.
+    /// Name tokens within `max` edits of `word`. A candidate shares at least
+    /// `max(distinct bigrams of word, of candidate) − 3·max` padded bigrams with the word (an
+    /// edit destroys at most three) and has a length within `max`; survivors are verified with
+    /// the bounded distance. Tokens starting with `word` are skipped: already scored higher.
     fn score_typos(&self, s: &mut Scratch, word: &str, max: u32) {
         let text = &self.text;
         let len = s.word_chars.len();
         let (min_len, max_len) = (len.saturating_sub(max as usize), len + max as usize);
+        let slack = 3 * max as usize;
 
         s.bigrams.clear();
         for_each_bigram(&s.word_chars, |key| s.bigrams.push(key));
         s.bigrams.sort_unstable();
         s.bigrams.dedup();
-        let threshold = s.bigrams.len() as i64 - 3 * i64::from(max);
+        let word_bigrams = s.bigrams.len();
 
         s.token_touched.clear();
-        if threshold <= 0 {
+        if word_bigrams <= slack {
             s.token_touched.extend_from_slice(text.length_window(
                 &text.name_tokens_by_len,
                 min_len,
                 max_len,
             ));
         } else {
-            let generation = next_generation(&mut s.token_generation, &mut s.token_stamp);
-            for b in 0..s.bigrams.len() {
+            let generation = next_generation(&mut s.token_generation, &mut s.token_slots);
+            for b in 0..word_bigrams {
                 let window = text.length_window(text.bigram_tokens(s.bigrams[b]), min_len, max_len);
                 for &token in window {
-                    let t = token as usize;
-                    if s.token_stamp[t] != generation {
-                        s.token_stamp[t] = generation;
-                        s.token_count[t] = 1;
+                    let entry = &mut s.token_slots[token as usize];
+                    if stamp_of(*entry) != generation {
+                        *entry = slot(generation, 1);
                         s.token_touched.push(token);
                     } else {
-                        s.token_count[t] = s.token_count[t].saturating_add(1);
+                        *entry += 1;
                     }
                 }
             }
-            let counts = &s.token_count;
-            s.token_touched
-                .retain(|&t| i64::from(counts[t as usize]) >= threshold);
+            let slots = &s.token_slots;
+            let token_bigrams = &text.token_bigrams;
+            s.token_touched.retain(|&t| {
+                let needed = word_bigrams.max(usize::from(token_bigrams[t as usize])) - slack;
+                value_of(slots[t as usize]) as usize >= needed.max(1)
+            });
         }
 
+        let ascii_word = word.is_ascii();
         for k in 0..s.token_touched.len() {
             let token = s.token_touched[k] as usize;
             let candidate = text.vocab.get(token);
             if candidate.starts_with(word) {
-                continue; // already scored as a word or prefix match
+                continue;
             }
-            s.token_chars.clear();
-            s.token_chars.extend(candidate.chars());
-            let Some(distance) = distance_within(&s.word_chars, &s.token_chars, max, &mut s.rows)
-            else {
+            let distance = if ascii_word && candidate.is_ascii() {
+                distance_within(word.as_bytes(), candidate.as_bytes(), max, &mut s.rows)
+            } else {
+                s.token_chars.clear();
+                s.token_chars.extend(candidate.chars());
+                distance_within(&s.word_chars, &s.token_chars, max, &mut s.rows)
+            };
+            let Some(distance) = distance else {
                 continue;
             };
             let score = if distance <= 1 { TYPO_ONE } else { TYPO_TWO };
@@ -259,6 +329,7 @@ impl Catalog {
         s: &mut Scratch,
         filter: &CompiledFilter,
         word_count: usize,
+        (tier_start, tier_end): (u32, u32),
         page: Page,
     ) -> Vec<&Institution> {
         s.keys.clear();
@@ -267,21 +338,23 @@ impl Catalog {
             if !self.eligible(inst, filter) {
                 continue;
             }
-            let coverage = s.coverage[inst];
-            let tier: u32 = if usize::from(coverage) == word_count {
-                let name = self.names.get(inst);
-                if name == s.query {
-                    2
-                } else if name.starts_with(s.query.as_str()) {
-                    1
+            let value = value_of(s.query_slots[inst]);
+            let coverage = value >> 24;
+            let first = self.first_token[inst];
+            let tier: u32 =
+                if coverage as usize == word_count && (tier_start..tier_end).contains(&first) {
+                    let name = self.names.get(inst);
+                    if name == s.query {
+                        2
+                    } else if name.starts_with(s.query.as_str()) {
+                        1
+                    } else {
+                        0
+                    }
                 } else {
                     0
-                }
-            } else {
-                0
-            };
-            let score =
-                (tier << 30) | (u32::from(coverage.min(63)) << 24) | s.total[inst].min(0xFF_FFFF);
+                };
+            let score = (tier << 30) | (coverage.min(63) << 24) | (value & 0xFF_FFFF);
             let tie = u32::MAX - self.meta[inst].tie_rank;
             s.keys.push((u64::from(score) << 32) | u64::from(tie));
         }

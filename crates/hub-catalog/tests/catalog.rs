@@ -1,6 +1,9 @@
 //! Catalogue behaviour through the public API: build, lookups, search ranking and filters,
 //! routing-number search, recommended list, pagination.
 
+// Helpers outside #[test] fns set up fixed fixtures; a failure there is a broken fixture.
+#![allow(clippy::unwrap_used)]
+
 use hub_catalog::{Catalog, CatalogError, CountryMap, Filter, Page, load_ucw_institutions};
 use hub_core::institution::Institution;
 use hub_core::job::JobType;
@@ -163,6 +166,19 @@ fn exact_name_beats_longer_names_and_typos_still_show() {
         search(&catalog, "soperton", &q)[..2],
         ["soperton", "sophtronBank"]
     );
+}
+
+#[test]
+fn deferred_typo_pass_still_fills_later_pages() {
+    // One-word queries skip typos when other matches fill the page; later pages must still
+    // reach the typo-only match.
+    let catalog = catalog();
+    let q = Query::new();
+    let one = |n| ids(&catalog.search("sophtron", &q.filter(), Page::new(n, 1).unwrap()));
+    assert_eq!(one(1), ["sophtronBank"]);
+    assert_eq!(one(2), ["sophtronBankNoMFA"]);
+    assert_eq!(one(3), ["soperton"]);
+    assert!(one(4).is_empty());
 }
 
 #[test]
