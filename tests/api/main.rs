@@ -2,6 +2,9 @@
 //! One test binary (one link) with a module per feature.
 
 mod helpers;
+mod issuer;
+
+mod auth;
 
 mod config_and_health;
 mod flows;

@@ -33,6 +33,22 @@ pub enum StartupError {
     },
     #[error("{0}")]
     Store(String),
+    #[error("auth: {0}")]
+    Auth(String),
+}
+
+/// Redis when `store.redis_url` is set, else memory.
+pub async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
+    let url = settings.store.redis_url.trim();
+    if url.is_empty() {
+        tracing::info!("state store: in memory (one instance; set REDIS_URL to scale out)");
+        return Ok(Arc::new(hub_store::MemoryStore::new()));
+    }
+    let store = hub_store::RedisStore::connect(url, &settings.store.key_prefix)
+        .await
+        .map_err(|e| StartupError::Store(format!("store.redis_url: {e}")))?;
+    tracing::info!(prefix = %settings.store.key_prefix, "state store: Redis");
+    Ok(Arc::new(store))
 }
 
 /// A built, bound, not yet running server.
@@ -58,7 +74,13 @@ impl Application {
         listener: TcpListener,
     ) -> Result<Application, StartupError> {
         let started = Instant::now();
-        let store: Arc<dyn Store> = Arc::new(hub_store::MemoryStore::new());
+        let store = build_store(&settings).await?;
+        if !settings.auth.widget.enabled {
+            tracing::warn!(
+                "AUTHENTICATION IS OFF: anyone who can reach this hub can create widget sessions \
+                 for any userId. Fine for local development; set auth.widget in production."
+            );
+        }
         let aggregators = build_registry(&settings, store.clone());
         let catalog = Arc::new(build_catalog(&settings)?);
         let preferences = load_preferences(&settings)?;
@@ -73,7 +95,9 @@ impl Application {
             catalog,
             preferences,
             rng,
-        );
+            &settings.auth,
+        )
+        .map_err(StartupError::Auth)?;
         let port = listener
             .local_addr()
             .map_err(|source| StartupError::Bind {

@@ -2,8 +2,37 @@ use connect_hub::Application;
 use connect_hub::settings::Settings;
 use std::process::ExitCode;
 
+const USAGE: &str = "usage: connect-hub              run the hub (config: config/default.toml, env)
+       connect-hub hash-api-key KEY   print the sha256 hash to put in auth.*.api_key_hashes
+       connect-hub print-config       print the embedded default configuration";
+
 #[actix_web::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        [] => {}
+        ["hash-api-key", key] => {
+            println!("{}", hub_web::auth::hash_api_key(key));
+            return ExitCode::SUCCESS;
+        }
+        ["print-config"] => {
+            print!("{}", connect_hub::settings::DEFAULT_CONFIG);
+            return ExitCode::SUCCESS;
+        }
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    }
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {

@@ -20,6 +20,18 @@ pub struct Settings {
     pub log: LogSettings,
     pub catalog: CatalogSettings,
     pub sandbox: SandboxSettings,
+    pub store: StoreSettings,
+    #[serde(default)]
+    pub auth: hub_web::auth::AuthSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `redis://…` (or `rediss://…`) switches state to Redis; empty keeps it in memory.
+    pub redis_url: String,
+    /// Prefix of every Redis key, so several deployments can share one Redis.
+    pub key_prefix: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +133,7 @@ impl Settings {
             ("HOST_URL", "web.host_url"),
             ("ENV", "web.env"),
             ("LOG_LEVEL", "log.level"),
+            ("REDIS_URL", "store.redis_url"),
         ];
         for (name, key) in ucw_names {
             if let Some(value) = env.get(name).filter(|v| !v.is_empty()) {
@@ -144,6 +157,27 @@ impl Settings {
                 "web.host_url (HOST_URL) must be an http(s) URL, got \"{}\"",
                 self.web.host_url
             )));
+        }
+        self.auth.check().map_err(ConfigError)?;
+        if self.web.env == hub_web::settings::Env::Prod
+            && !self.auth.widget.enabled
+            && !self.auth.allow_unauthenticated_in_prod
+        {
+            return Err(ConfigError(
+                "env = prod needs authentication: set auth.widget.enabled = true with an issuer \
+                 or API keys (or, knowingly, auth.allow_unauthenticated_in_prod = true)"
+                    .into(),
+            ));
+        }
+        for origin in &self.web.allowed_origins {
+            if hub_core::widget::parse_origin("allowed_origins", origin)
+                .map(|o| o != origin.trim_end_matches('/'))
+                .unwrap_or(true)
+            {
+                return Err(ConfigError(format!(
+                    "web.allowed_origins: \"{origin}\" must be an origin like https://app.example.com"
+                )));
+            }
         }
         if self.web.token_ttl.is_zero() || self.web.session_ttl.is_zero() {
             return Err(ConfigError(
@@ -180,6 +214,38 @@ mod tests {
     }
 
     #[test]
+    fn prod_refuses_to_start_without_auth_unless_allowed() {
+        let e = Settings::from_sources(None, &env(&[("ENV", "prod")])).unwrap_err();
+        assert!(e.to_string().contains("auth.widget.enabled"), "{e}");
+        let s = Settings::from_sources(
+            None,
+            &env(&[
+                ("ENV", "prod"),
+                ("HUB__AUTH__ALLOW_UNAUTHENTICATED_IN_PROD", "true"),
+            ]),
+        )
+        .unwrap();
+        assert!(!s.auth.widget.enabled);
+        let e = Settings::from_sources(
+            None,
+            &env(&[("ENV", "prod"), ("HUB__AUTH__WIDGET__ENABLED", "true")]),
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("neither an issuer nor API keys"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn redis_url_switches_the_store() {
+        let s =
+            Settings::from_sources(None, &env(&[("REDIS_URL", "redis://127.0.0.1:6390")])).unwrap();
+        assert_eq!(s.store.redis_url, "redis://127.0.0.1:6390");
+        assert_eq!(Settings::defaults().unwrap().store.redis_url, "");
+    }
+
+    #[test]
     fn ucw_names_and_hub_variables_override() {
         let s = Settings::from_sources(
             None,
@@ -187,6 +253,7 @@ mod tests {
                 ("PORT", "9090"),
                 ("HOST_URL", "https://hub.example.com"),
                 ("ENV", "prod"),
+                ("HUB__AUTH__ALLOW_UNAUTHENTICATED_IN_PROD", "true"),
                 ("LOG_LEVEL", "debug"),
                 ("HUB__SANDBOX__SLOW_DELAY", "2"),
                 ("HUB__WEB__COOKIE__SAME_SITE", "lax"),

@@ -84,6 +84,18 @@ impl ResponseError for ApiError {
         }
         let mut builder = HttpResponse::build(status);
         builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+        match self.error.code {
+            ErrorCode::Unauthorized => {
+                builder.insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
+            }
+            ErrorCode::InsufficientScope => {
+                builder.insert_header((
+                    header::WWW_AUTHENTICATE,
+                    "Bearer error=\"insufficient_scope\"",
+                ));
+            }
+            _ => {}
+        }
         if let Some(seconds) = self.error.retry_after {
             builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
         }

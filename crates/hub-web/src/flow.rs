@@ -1,6 +1,7 @@
 //! The connection flow as domain operations over the session, the catalogue, the store and the
 //! aggregators. Handlers call these; these never see HTTP types.
 
+use crate::auth::Principal;
 use crate::member::{ConnectionRecord, connection_key};
 use crate::session::{self, SelectedInstitution, WidgetSession};
 use crate::state::AppState;
@@ -32,19 +33,21 @@ pub async fn call<T>(
     }
 }
 
-/// Issues a one-time widget token for validated params.
-pub async fn issue_token(state: &AppState, params: &WidgetParams) -> Result<String, HubError> {
+/// Issues a one-time widget token (UCW v2) for validated params. The caller's credential
+/// expiry travels with it and bounds the widget session.
+pub async fn issue_token(
+    state: &AppState,
+    params: &WidgetParams,
+    caller: &Principal,
+) -> Result<String, HubError> {
     let token = uuid::Uuid::new_v4().to_string();
-    let key = token_key(&token);
+    let record = TokenRecord {
+        params: params.clone(),
+        auth_expires_at: caller.expires_at,
+    };
     state
         .store()
-        .put_json(
-            &key,
-            &TokenRecord {
-                params: params.clone(),
-            },
-            state.settings().token_ttl,
-        )
+        .put_json(&token_key(&token), &record, state.settings().token_ttl)
         .await?;
     Ok(token)
 }
@@ -52,25 +55,81 @@ pub async fn issue_token(state: &AppState, params: &WidgetParams) -> Result<Stri
 #[derive(serde::Serialize, serde::Deserialize)]
 struct TokenRecord {
     params: WidgetParams,
+    #[serde(default)]
+    auth_expires_at: Option<i64>,
+}
+
+/// A UCW v1 token (`GET /api/token?userId=`): bound to one user, not to widget params.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UserTokenRecord {
+    user_id: hub_core::UserId,
+    #[serde(default)]
+    auth_expires_at: Option<i64>,
 }
 
 fn token_key(token: &str) -> String {
     format!("token:{token}")
 }
 
-/// Redeems a one-time token: exactly one caller ever gets its params.
-pub async fn redeem_token(state: &AppState, token: &str) -> Result<WidgetParams, HubError> {
-    let invalid = || {
-        HubError::new(
-            ErrorCode::Unauthorized,
-            "A valid token is required: this widget link is unknown, expired or was already used",
-        )
-    };
+fn user_token_key(token: &str) -> String {
+    format!("usertoken:{token}")
+}
+
+fn invalid_token() -> HubError {
+    HubError::new(
+        ErrorCode::Unauthorized,
+        "A valid token is required: this widget link is unknown, expired or was already used",
+    )
+}
+
+/// Redeems a one-time token: exactly one caller ever gets its params. Redeeming never
+/// extends a token's life (the record is taken, not re-saved).
+pub async fn redeem_token(
+    state: &AppState,
+    token: &str,
+) -> Result<(WidgetParams, Option<i64>), HubError> {
     if uuid::Uuid::parse_str(token).is_err() {
-        return Err(invalid());
+        return Err(invalid_token());
     }
     let record: Option<TokenRecord> = state.store().take_json(&token_key(token)).await?;
-    record.map(|r| r.params).ok_or_else(invalid)
+    record
+        .map(|r| (r.params, r.auth_expires_at))
+        .ok_or_else(invalid_token)
+}
+
+/// Issues a UCW v1 token bound to `user_id`.
+pub async fn issue_user_token(
+    state: &AppState,
+    user_id: &hub_core::UserId,
+    caller: &Principal,
+) -> Result<String, HubError> {
+    let token = uuid::Uuid::new_v4().to_string();
+    let record = UserTokenRecord {
+        user_id: user_id.clone(),
+        auth_expires_at: caller.expires_at,
+    };
+    state
+        .store()
+        .put_json(&user_token_key(&token), &record, state.settings().token_ttl)
+        .await?;
+    Ok(token)
+}
+
+/// Redeems a v1 token for the user named in the widget URL. A token issued for another user
+/// is burnt and refused.
+pub async fn redeem_user_token(
+    state: &AppState,
+    token: &str,
+    user_id: &hub_core::UserId,
+) -> Result<Option<i64>, HubError> {
+    if uuid::Uuid::parse_str(token).is_err() {
+        return Err(invalid_token());
+    }
+    let record: Option<UserTokenRecord> = state.store().take_json(&user_token_key(token)).await?;
+    match record {
+        Some(r) if &r.user_id == user_id => Ok(r.auth_expires_at),
+        _ => Err(invalid_token()),
+    }
 }
 
 /// Block keys the session may use: the override, else the preferences' supported list (all

@@ -38,6 +38,10 @@ pub struct WidgetSession {
     pub aggregator_user: Option<AggregatorUserId>,
     /// The connection this session created or refreshes.
     pub connection: Option<ConnectionId>,
+    /// When the credential that created the session (the host's JWT) expires; the session
+    /// ends then too.
+    #[serde(default)]
+    pub auth_expires_at: Option<i64>,
 }
 
 pub fn session_key(id: &str) -> String {
@@ -61,7 +65,7 @@ fn plausible_session_id(id: &str) -> bool {
 }
 
 impl WidgetSession {
-    pub fn new(params: WidgetParams, language: String) -> Self {
+    pub fn new(params: WidgetParams, language: String, auth_expires_at: Option<i64>) -> Self {
         WidgetSession {
             id: new_session_id(),
             params,
@@ -70,6 +74,7 @@ impl WidgetSession {
             selected: None,
             aggregator_user: None,
             connection: None,
+            auth_expires_at,
         }
     }
 
@@ -171,6 +176,16 @@ impl FromRequest for CurrentSession {
                 .get_json(&session_key(&id))
                 .await?
                 .ok_or_else(expired)?;
+            if session
+                .auth_expires_at
+                .is_some_and(|exp| exp < hub_core::unix_now())
+            {
+                return Err(HubError::new(
+                    ErrorCode::Unauthorized,
+                    "The sign-in that opened this widget has expired; open the widget again",
+                )
+                .into());
+            }
             Ok(CurrentSession(session))
         })
     }

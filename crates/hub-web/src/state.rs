@@ -1,5 +1,6 @@
 //! Everything a request handler needs, built once at start-up.
 
+use crate::auth::{AuthSettings, Authenticator};
 use crate::settings::WebSettings;
 use hub_catalog::{Catalog, Preferences, RandomSource};
 use hub_core::Store;
@@ -24,6 +25,15 @@ struct Inner {
     aggregator_ids: Vec<String>,
     /// Production aggregator ids accepted for `aggregatorOverride`.
     override_ids: Vec<String>,
+    auth: Authenticators,
+}
+
+/// One authenticator per endpoint group.
+#[derive(Debug)]
+pub struct Authenticators {
+    pub widget: Authenticator,
+    pub data: Authenticator,
+    pub delete: Authenticator,
 }
 
 impl std::fmt::Debug for AppState {
@@ -44,7 +54,14 @@ impl AppState {
         catalog: Arc<Catalog>,
         preferences: Preferences,
         rng: Box<dyn RandomSource>,
-    ) -> Self {
+        auth: &AuthSettings,
+    ) -> Result<Self, String> {
+        auth.check()?;
+        let auth = Authenticators {
+            widget: Authenticator::new(auth.widget.clone())?,
+            data: Authenticator::new(auth.data.clone())?,
+            delete: Authenticator::new(auth.delete.clone())?,
+        };
         let aggregator_ids: Vec<String> = aggregators.ids().map(|id| id.to_string()).collect();
         let mut override_ids: Vec<String> = aggregators
             .iter()
@@ -52,7 +69,7 @@ impl AppState {
             .collect();
         override_ids.sort();
         override_ids.dedup();
-        AppState {
+        Ok(AppState {
             inner: Arc::new(Inner {
                 settings,
                 store,
@@ -62,8 +79,13 @@ impl AppState {
                 rng: Mutex::new(rng),
                 aggregator_ids,
                 override_ids,
+                auth,
             }),
-        }
+        })
+    }
+
+    pub fn auth(&self) -> &Authenticators {
+        &self.inner.auth
     }
 
     pub fn settings(&self) -> &WebSettings {

@@ -1,5 +1,6 @@
 //! Widget URLs, the widget page, and the session view the widget script reads.
 
+use crate::auth::WidgetCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::flow;
 use crate::routes::no_store;
@@ -25,33 +26,75 @@ pub fn validate_params(
     source: ParamSource,
 ) -> Result<WidgetParams, HubError> {
     let (aggregators, overrides) = validation_context(state);
-    widget::validate(
+    let params = widget::validate(
         raw,
         source,
         ValidationContext {
             aggregators: &aggregators,
             override_aggregators: &overrides,
         },
-    )
+    )?;
+    let allowed = &state.settings().allowed_origins;
+    if let Some(origin) = &params.target_origin
+        && !allowed.is_empty()
+        && !allowed.iter().any(|a| a.trim_end_matches('/') == origin)
+    {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            format!("\"targetOrigin\" {origin} is not one of the allowed host origins"),
+        ));
+    }
+    if params.target_origin.is_none() && !allowed.is_empty() {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            "\"targetOrigin\" is required when allowed host origins are configured",
+        ));
+    }
+    Ok(params)
 }
 
 /// `POST /widgetUrl` (UCW v2): validated params → one-time token → widget URL.
 #[post("/widgetUrl")]
 pub async fn create_widget_url(
     state: web::Data<AppState>,
+    WidgetCaller(caller): WidgetCaller,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
     let Value::Object(raw) = body.into_inner() else {
         return Err(HubError::invalid("body", "The request body must be a JSON object").into());
     };
     let params = validate_params(&state, &raw, ParamSource::Json)?;
-    let token = flow::issue_token(&state, &params).await?;
+    let token = flow::issue_token(&state, &params, &caller).await?;
     let url = format!("{}/widget?token={token}", state.settings().base_url());
     Ok(no_store(HttpResponse::Ok()).json(json!({ "widgetUrl": url })))
 }
 
-/// `GET /widget?token=…` redeems a one-time token; `GET /widget?jobTypes=…&userId=…` (UCW v1)
-/// takes plain params. Either way a server-side session is created and its cookie set.
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserTokenQuery {
+    user_id: Option<String>,
+}
+
+/// `GET /api/token?userId=…` (UCW v1): a one-time token bound to that user, redeemed by
+/// `/widget?…&userId=…&token=…`.
+#[get("/api/token")]
+pub async fn user_token(
+    state: web::Data<AppState>,
+    WidgetCaller(caller): WidgetCaller,
+    query: web::Query<UserTokenQuery>,
+) -> ApiResult<HttpResponse> {
+    let user = query
+        .user_id
+        .as_deref()
+        .ok_or_else(|| HubError::invalid("userId", "\"userId\" is required"))?;
+    hub_core::ids::check_external_id("userId", user).map_err(|m| HubError::invalid("userId", m))?;
+    let token = flow::issue_user_token(&state, &hub_core::UserId::new(user), &caller).await?;
+    Ok(no_store(HttpResponse::Ok()).json(json!({ "token": token })))
+}
+
+/// `GET /widget?token=…` redeems a one-time token (UCW v2); `GET /widget?jobTypes=…&userId=…`
+/// takes plain params (UCW v1), with `&token=…` from `/api/token` when authentication is on.
+/// Either way a server-side session is created and its cookie set.
 #[get("/widget")]
 pub async fn widget_page(
     req: HttpRequest,
@@ -63,20 +106,33 @@ pub async fn widget_page(
         .iter()
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.clone());
-    let params = match token {
-        Some(token) => flow::redeem_token(&state, &token)
+    let has_params = pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId");
+    let auth_required = state.auth().widget.is_enabled();
+    let (params, auth_expires_at) = if has_params {
+        let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let params = validate_params(&state, &raw, ParamSource::Query).map_err(ApiError::page)?;
+        let expires = match (&token, auth_required) {
+            (Some(token), true) => flow::redeem_user_token(&state, token, &params.user_id)
+                .await
+                .map_err(ApiError::page)?,
+            (None, true) => {
+                return Err(ApiError::page(HubError::new(
+                    ErrorCode::Unauthorized,
+                    "A valid token is required: get one from GET /api/token?userId=…",
+                )));
+            }
+            (_, false) => None,
+        };
+        (params, expires)
+    } else if let Some(token) = token {
+        flow::redeem_token(&state, &token)
             .await
-            .map_err(ApiError::page)?,
-        None if pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId") => {
-            let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-            validate_params(&state, &raw, ParamSource::Query).map_err(ApiError::page)?
-        }
-        None => {
-            return Err(ApiError::page(HubError::new(
-                ErrorCode::Unauthorized,
-                "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
-            )));
-        }
+            .map_err(ApiError::page)?
+    } else {
+        return Err(ApiError::page(HubError::new(
+            ErrorCode::Unauthorized,
+            "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
+        )));
     };
     let language = views::negotiate_language(
         params.language.as_deref(),
@@ -84,7 +140,7 @@ pub async fn widget_page(
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
-    let session = WidgetSession::new(params, language.to_owned());
+    let session = WidgetSession::new(params, language.to_owned(), auth_expires_at);
     session::save(&state, &session)
         .await
         .map_err(ApiError::page)?;
