@@ -6,6 +6,7 @@
 //! the browser sends decides whose connection is touched.
 
 pub mod assets;
+pub mod auth;
 pub mod error;
 pub mod flow;
 pub mod i18n;

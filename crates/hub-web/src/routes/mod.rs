@@ -15,6 +15,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(health::health)
         .service(health::ready)
         .service(widget::create_widget_url)
+        .service(widget::user_token)
         .service(widget::widget_page)
         .service(widget::session_view)
         .service(institutions::recommended)
