@@ -79,6 +79,33 @@ fn benches(c: &mut Criterion) {
     };
     let page = Page::default();
 
+    // Rough heap held by the `Institution` records (strings, keyword vectors, and one BTreeMap
+    // leaf node per institution with blocks: 11 × (String key + AggregatorSupport) + header).
+    let leaf_node = 11 * (24 + std::mem::size_of::<AggregatorSupport>()) + 16;
+    let records: usize = catalog
+        .iter()
+        .map(|i| {
+            i.id.capacity()
+                + i.name.capacity()
+                + i.keywords.capacity() * 24
+                + i.keywords.iter().map(String::capacity).sum::<usize>()
+                + if i.aggregators.is_empty() {
+                    0
+                } else {
+                    leaf_node
+                }
+                + i.aggregators
+                    .iter()
+                    .map(|(k, b)| k.capacity() + b.id.capacity())
+                    .sum::<usize>()
+        })
+        .sum::<usize>()
+        + catalog.len() * std::mem::size_of::<hub_core::institution::Institution>();
+    eprintln!(
+        "records ≈ {} KiB (estimate, allocator overhead excluded)",
+        records / 1024
+    );
+
     let mut group = c.benchmark_group("search");
     for (label, query) in [
         ("full_name", "Oesterreichische Nationalbank"),
