@@ -8,5 +8,6 @@ mod auth;
 
 mod config_and_health;
 mod flows;
+mod scale_out;
 mod search;
 mod widget_params;
