@@ -182,8 +182,8 @@ pub fn credentials(pairs: &[(&str, &str)]) -> LoginInput {
 }
 
 /// Answers from a table: the first row whose key equals the challenge id or occurs in its
-/// prompt (case-insensitive) gives the answer. For choice challenges the answer may also be
-/// an option label; it is translated to that option's value.
+/// prompt (case-insensitive) gives the answer. For choice challenges only rows naming one of
+/// the offered options (by value or label) count, and a label becomes that option's value.
 pub fn answer_table(rows: &[(&str, &str)]) -> Answerer {
     let rows: Vec<(String, String)> = rows
         .iter()
@@ -192,18 +192,18 @@ pub fn answer_table(rows: &[(&str, &str)]) -> Answerer {
     Arc::new(move |challenge: &Challenge| {
         let prompt = challenge.prompt.to_lowercase();
         let id = challenge.id.to_lowercase();
-        let (_, answer) = rows
-            .iter()
-            .find(|(key, _)| *key == id || prompt.contains(key.as_str()))?;
-        if challenge.challenge_type.is_choice()
-            && let Some(option) = challenge
-                .options
-                .iter()
-                .find(|o| o.label.eq_ignore_ascii_case(answer))
-        {
-            return Some(option.value.clone());
-        }
-        Some(answer.clone())
+        rows.iter()
+            .filter(|(key, _)| *key == id || prompt.contains(key.as_str()))
+            .find_map(|(_, answer)| {
+                if !challenge.challenge_type.is_choice() {
+                    return Some(answer.clone());
+                }
+                challenge
+                    .options
+                    .iter()
+                    .find(|o| o.value == *answer || o.label.eq_ignore_ascii_case(answer))
+                    .map(|o| o.value.clone())
+            })
     })
 }
 
@@ -1011,7 +1011,11 @@ mod tests {
 
     #[test]
     fn answer_tables_match_prompt_or_id_and_translate_labels() {
-        let answers = answer_table(&[("favorite color", "blue"), ("channel", "Email")]);
+        let answers = answer_table(&[
+            ("favorite color", "blue"),
+            ("pick", "123456"),
+            ("channel", "Email"),
+        ]);
         let q = challenge(ChallengeType::Question, "What is your Favorite Color?", &[]);
         assert_eq!(answers(&q).as_deref(), Some("blue"));
         let o = challenge(
