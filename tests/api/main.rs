@@ -1,6 +1,9 @@
 //! Integration tests: the real application on port 0, driven over HTTP.
 //! One test binary (one link) with a module per feature.
 
+// Test support code: a failed expectation should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod helpers;
 mod issuer;
 

@@ -364,7 +364,9 @@ impl Authenticator {
                 "The identity provider could not be reached to check the token; try again",
             )
         };
-        let jwks_uri = match self.cache.read().jwks_uri.clone() {
+        // Clone first: the lock guard must not live across the awaits below.
+        let cached_uri = self.cache.read().jwks_uri.clone();
+        let jwks_uri = match cached_uri {
             Some(uri) => uri,
             None => {
                 let issuer = self.settings.issuer.trim_end_matches('/');

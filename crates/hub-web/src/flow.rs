@@ -141,10 +141,11 @@ pub fn allowed_blocks(state: &AppState, params: &WidgetParams) -> Vec<String> {
         .map(|a| a.descriptor().institution_key.as_str())
         .collect();
     if let Some(forced) = &params.aggregator_override {
-        return enabled
-            .contains(forced.as_str())
-            .then(|| vec![forced.to_string()])
-            .unwrap_or_default();
+        return if enabled.contains(forced.as_str()) {
+            vec![forced.to_string()]
+        } else {
+            Vec::new()
+        };
     }
     let supported = &state.preferences().supported_aggregators;
     let mut blocks: Vec<String> = if supported.is_empty() {
