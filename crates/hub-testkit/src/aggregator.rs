@@ -1,6 +1,6 @@
 //! The aggregator conformance suite.
 //!
-//! ```ignore
+//! ```text
 //! let scenario = ConformanceScenario::new("sandbox_bank", credentials(&[("username", "user_good"), ("password", "pass_good")]))
 //!     .denied_login(credentials(&[("username", "user_good"), ("password", "wrong")]))
 //!     .answers(answer_table(&[("favorite color", "blue")]));
