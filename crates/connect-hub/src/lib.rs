@@ -110,6 +110,7 @@ impl Application {
         } else {
             settings.server.workers
         };
+        spawn_cleanup_worker(state.clone());
         let server = hub_web::serve(listener, state.clone(), workers).map_err(|source| {
             StartupError::Bind {
                 address: format!("port {port}"),
@@ -148,6 +149,23 @@ impl Application {
     }
 }
 
+/// Deletes single-access connections when they fall due. Every instance runs one; the store
+/// hands each due connection to one of them.
+fn spawn_cleanup_worker(state: AppState) {
+    let interval = state.settings().redirection.cleanup_interval;
+    if interval.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            if let Err(e) = hub_web::redirection::run_cleanup_once(&state).await {
+                tracing::warn!(error = %e, "connection cleanup could not run");
+            }
+        }
+    });
+}
+
 /// Builds the enabled aggregators. One arm per aggregator crate.
 pub fn build_registry(settings: &Settings, store: Arc<dyn Store>) -> AggregatorRegistry {
     let mut registry = AggregatorRegistry::new();
@@ -168,6 +186,7 @@ pub fn build_registry(settings: &Settings, store: Arc<dyn Store>) -> AggregatorR
 /// Sandbox banks, then the configured UCW list, then the demo catalogue.
 pub fn build_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
     let mut institutions: Vec<Institution> = Vec::new();
+    let mut countries = hub_catalog::CountryMap::new();
     if settings.sandbox.enabled {
         institutions.extend(aggregator_sandbox::institutions());
     }
@@ -188,11 +207,14 @@ pub fn build_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
             supports_history: true,
             supports_oauth: false,
         };
-        let demo = hub_catalog::load_banks_jsonl(DEMO_BANKS, &block)
-            .map_err(|e| StartupError::Catalog(format!("demo catalogue: {e}")))?;
+        let (demo, demo_countries) =
+            hub_catalog::load_banks_jsonl_with_countries(DEMO_BANKS, &block)
+                .map_err(|e| StartupError::Catalog(format!("demo catalogue: {e}")))?;
         institutions.extend(demo);
+        countries.extend(demo_countries);
     }
-    Catalog::build(institutions).map_err(|e| StartupError::Catalog(e.to_string()))
+    Catalog::build_with_countries(institutions, &countries)
+        .map_err(|e| StartupError::Catalog(e.to_string()))
 }
 
 pub fn load_preferences(settings: &Settings) -> Result<Preferences, StartupError> {

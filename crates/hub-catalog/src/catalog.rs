@@ -26,8 +26,9 @@ pub struct Filter<'a> {
     pub hidden: &'a HashSet<String>,
     /// False when env = prod: `is_test_bank` institutions are dropped.
     pub include_test_banks: bool,
-    /// ISO country (case-insensitive). `Some` drops institutions of other countries and those
-    /// with no recorded country; `None` keeps all.
+    /// ISO country (case-insensitive). `Some` drops institutions of other countries; those with
+    /// no recorded country (test banks, UCW lists without countries) are not country-specific
+    /// and stay. `None` keeps all.
     pub country: Option<&'a str>,
 }
 
@@ -477,7 +478,7 @@ impl Catalog {
             );
             hidden.sort_unstable();
         }
-        let mut matches_nothing = allowed_keys == [0; 4];
+        let matches_nothing = allowed_keys == [0; 4];
         let country = match filter.country {
             None => None,
             Some(code) => {
@@ -485,8 +486,8 @@ impl Catalog {
                     .countries
                     .iter()
                     .position(|c| c.eq_ignore_ascii_case(code.trim()));
-                matches_nothing |= found.is_none();
-                found.map(|i| i as u16 + 1)
+                // An unknown country matches only institutions without a country.
+                Some(found.map_or(u16::MAX, |i| i as u16 + 1))
             }
         };
         CompiledFilter {
@@ -506,7 +507,7 @@ impl Catalog {
         }
         if filter
             .country
-            .is_some_and(|country| meta.country != country)
+            .is_some_and(|country| meta.country != 0 && meta.country != country)
         {
             return false;
         }

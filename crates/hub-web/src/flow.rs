@@ -7,8 +7,8 @@ use crate::session::{self, SelectedInstitution, WidgetSession};
 use crate::state::AppState;
 use hub_catalog::{Filter, Page};
 use hub_core::aggregator::{
-    AccessMode, Aggregator, ConnectionState, CredentialValue, Environment, InboundRequest,
-    LoginForm, LoginInput, StartRequest, WebhookOutcome,
+    Aggregator, ConnectionState, CredentialValue, Environment, InboundRequest, LoginForm,
+    LoginInput, StartRequest, WebhookOutcome,
 };
 use hub_core::institution::Institution;
 use hub_core::status::ChallengeAnswer;
@@ -169,34 +169,29 @@ fn include_test_banks(state: &AppState) -> bool {
 /// Runs `f` with the search filter for this session.
 pub fn with_filter<T>(
     state: &AppState,
-    params: &WidgetParams,
+    session: &WidgetSession,
     f: impl FnOnce(&Filter<'_>) -> T,
 ) -> T {
+    let params = &session.params;
     let blocks = allowed_blocks(state, params);
-    let hidden: HashSet<String> = state
-        .preferences()
-        .hidden_institutions
-        .iter()
-        .cloned()
-        .collect();
     let jobs: Vec<_> = params.job_types.iter().collect();
     let filter = Filter {
         aggregators: &blocks,
         job_types: &jobs,
-        hidden: &hidden,
+        hidden: &state.preferences().hidden_institutions,
         include_test_banks: include_test_banks(state),
-        country: None,
+        country: session.country.as_deref(),
     };
     f(&filter)
 }
 
 pub fn search(
     state: &AppState,
-    params: &WidgetParams,
+    session: &WidgetSession,
     query: &str,
     page: Page,
 ) -> Vec<Institution> {
-    with_filter(state, params, |filter| {
+    with_filter(state, session, |filter| {
         state
             .catalog()
             .search(query, filter, page)
@@ -208,11 +203,11 @@ pub fn search(
 
 pub fn search_routing_number(
     state: &AppState,
-    params: &WidgetParams,
+    session: &WidgetSession,
     routing_number: &str,
     page: Page,
 ) -> Vec<Institution> {
-    with_filter(state, params, |filter| {
+    with_filter(state, session, |filter| {
         state
             .catalog()
             .search_routing_number(routing_number, filter, page)
@@ -222,8 +217,8 @@ pub fn search_routing_number(
     })
 }
 
-pub fn recommended(state: &AppState, params: &WidgetParams) -> Vec<Institution> {
-    with_filter(state, params, |filter| {
+pub fn recommended(state: &AppState, session: &WidgetSession) -> Vec<Institution> {
+    with_filter(state, session, |filter| {
         state
             .catalog()
             .recommended(&state.preferences().recommended_institutions, filter)
@@ -442,6 +437,12 @@ pub async fn create_member(
         ));
     }
     let login = credential_input(&selected.login, &input.credentials)?;
+    let access_mode = session.access_mode.ok_or_else(|| {
+        HubError::new(
+            ErrorCode::Conflict,
+            "Choose first whether to keep this connection for later updates (accessMode)",
+        )
+    })?;
     let aggregator = aggregator(state, &selected.aggregator)?;
     let user = match &session.aggregator_user {
         Some(u) => u.clone(),
@@ -468,7 +469,7 @@ pub async fn create_member(
         login,
         existing_connection: existing,
         single_account_select: session.params.single_account_select,
-        access_mode: AccessMode::default(),
+        access_mode,
         oauth_redirect_uri: format!("{base}/oauth/{}/redirect_from", aggregator.id()),
         webhook_uri: format!("{base}/webhook/{}", aggregator.id()),
         hub_base_url: base,
@@ -489,6 +490,8 @@ pub async fn create_member(
         state: first,
         created_at: now,
         updated_at: now,
+        redirection_id: session.redirection_id.clone(),
+        access_mode,
     };
     state
         .store()
@@ -500,7 +503,7 @@ pub async fn create_member(
         s.connection = Some(connection.clone());
     })
     .await?;
-    Ok(record)
+    settled(state, record).await
 }
 
 /// Loads a connection the session's user owns; 404 for anything else, without saying whether
@@ -538,12 +541,19 @@ async fn store_state(
             |r: &mut ConnectionRecord| r.apply(fresh.clone()),
         )
         .await?;
-    updated.ok_or_else(|| {
+    let updated = updated.ok_or_else(|| {
         HubError::not_found(format!(
             "Connection \"{}\" has expired",
             record.connection_id
         ))
-    })
+    })?;
+    settled(state, updated).await
+}
+
+/// Every stored change of a connection passes here: a final status settles its redirection.
+async fn settled(state: &AppState, record: ConnectionRecord) -> Result<ConnectionRecord, HubError> {
+    crate::redirection::on_connection_update(state, &record).await?;
+    Ok(record)
 }
 
 /// The connection's current state; asks the aggregator only while it is still working.
@@ -641,7 +651,9 @@ pub async fn answer_member(
             },
         )
         .await?;
-    updated.ok_or_else(|| HubError::not_found(format!("Connection \"{guid}\" has expired")))
+    let updated =
+        updated.ok_or_else(|| HubError::not_found(format!("Connection \"{guid}\" has expired")))?;
+    settled(state, updated).await
 }
 
 /// The credential form for re-authenticating the session's connection (refresh mode).
@@ -679,7 +691,7 @@ async fn apply_update(
     fresh: ConnectionState,
 ) -> Result<ConnectionRecord, HubError> {
     let key = connection_key(aggregator_id, connection_id.as_str());
-    state
+    let updated = state
         .store()
         .update_json(
             &key,
@@ -687,7 +699,10 @@ async fn apply_update(
             |r: &mut ConnectionRecord| r.apply(fresh.clone()),
         )
         .await?
-        .ok_or_else(|| HubError::not_found(format!("Connection \"{connection_id}\" was not found")))
+        .ok_or_else(|| {
+            HubError::not_found(format!("Connection \"{connection_id}\" was not found"))
+        })?;
+    settled(state, updated).await
 }
 
 /// A webhook: the aggregator verifies and parses it; the hub records every update it knows.

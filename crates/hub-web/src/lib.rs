@@ -11,6 +11,7 @@ pub mod error;
 pub mod flow;
 pub mod i18n;
 pub mod member;
+pub mod redirection;
 pub mod routes;
 pub mod security;
 pub mod session;

@@ -23,6 +23,11 @@ pub struct ConnectionRecord {
     pub state: ConnectionState,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Set when the connection was made in redirection mode.
+    #[serde(default)]
+    pub redirection_id: Option<String>,
+    #[serde(default)]
+    pub access_mode: hub_core::aggregator::AccessMode,
 }
 
 pub fn connection_key(aggregator: &str, connection: &str) -> String {
@@ -207,6 +212,8 @@ mod tests {
             state,
             created_at: 0,
             updated_at: 0,
+            redirection_id: None,
+            access_mode: hub_core::aggregator::AccessMode::Multiple,
         }
     }
 

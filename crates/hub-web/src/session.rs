@@ -42,6 +42,15 @@ pub struct WidgetSession {
     /// ends then too.
     #[serde(default)]
     pub auth_expires_at: Option<i64>,
+    /// Set when the session was opened from a redirection link (full-page mode).
+    #[serde(default)]
+    pub redirection_id: Option<String>,
+    /// How long the connection is kept; `None` until the user chooses (mixed mode).
+    #[serde(default)]
+    pub access_mode: Option<hub_core::aggregator::AccessMode>,
+    /// Limits the institution list (redirection `country`).
+    #[serde(default)]
+    pub country: Option<String>,
 }
 
 pub fn session_key(id: &str) -> String {
@@ -75,6 +84,9 @@ impl WidgetSession {
             aggregator_user: None,
             connection: None,
             auth_expires_at,
+            redirection_id: None,
+            access_mode: Some(hub_core::aggregator::AccessMode::Multiple),
+            country: None,
         }
     }
 

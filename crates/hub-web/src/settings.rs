@@ -77,6 +77,8 @@ pub struct WebSettings {
     /// The widget's default look (`[web.theme]`); a `theme` widget parameter overrides it
     /// field by field. Validated like the parameter.
     pub theme: hub_core::widget::Theme,
+    /// Redirection mode (`[web.redirection]`).
+    pub redirection: crate::redirection::RedirectionSettings,
 }
 
 impl Default for WebSettings {
@@ -93,6 +95,7 @@ impl Default for WebSettings {
             demo: true,
             allowed_origins: Vec::new(),
             theme: hub_core::widget::Theme::default(),
+            redirection: crate::redirection::RedirectionSettings::default(),
         }
     }
 }

@@ -26,6 +26,8 @@ struct Inner {
     /// Production aggregator ids accepted for `aggregatorOverride`.
     override_ids: Vec<String>,
     auth: Authenticators,
+    /// Outbound HTTP (webhooks to the host), built once.
+    http: reqwest::Client,
 }
 
 /// One authenticator per endpoint group.
@@ -80,8 +82,16 @@ impl AppState {
                 aggregator_ids,
                 override_ids,
                 auth,
+                http: reqwest::Client::builder()
+                    .timeout(std::time::Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| format!("outbound HTTP client: {e}"))?,
             }),
         })
+    }
+
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.inner.http
     }
 
     pub fn auth(&self) -> &Authenticators {

@@ -60,7 +60,7 @@ pub async fn recommended(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
 ) -> HttpResponse {
-    let list = flow::recommended(&state, &session.params);
+    let list = flow::recommended(&state, &session);
     no_store(HttpResponse::Ok()).json(summaries(&list))
 }
 
@@ -91,14 +91,14 @@ pub async fn search(
                 )
                 .into());
             }
-            flow::search_routing_number(&state, &session.params, rn, page)
+            flow::search_routing_number(&state, &session, rn, page)
         }
         (None, Some(term)) => {
             let term = term.trim();
             if term.len() == 9 && term.bytes().all(|b| b.is_ascii_digit()) {
-                flow::search_routing_number(&state, &session.params, term, page)
+                flow::search_routing_number(&state, &session, term, page)
             } else {
-                flow::search(&state, &session.params, term, page)
+                flow::search(&state, &session, term, page)
             }
         }
         (None, None) => {

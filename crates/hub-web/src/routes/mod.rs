@@ -5,6 +5,7 @@ pub mod health;
 pub mod institutions;
 pub mod members;
 pub mod oauth;
+pub mod redirection;
 pub mod widget;
 
 use crate::error::ApiError;
@@ -16,6 +17,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(health::ready)
         .service(widget::create_widget_url)
         .service(widget::user_token)
+        .service(redirection::create)
+        .service(redirection::status)
+        .service(redirection::status_by_query)
+        .service(redirection::cancel)
+        .service(redirection::return_to_host)
+        .service(redirection::open)
+        .service(redirection::choose_access_mode)
+        .service(widget::resume)
         .service(widget::widget_page)
         .service(widget::session_view)
         .service(institutions::recommended)

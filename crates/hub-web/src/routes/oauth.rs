@@ -74,10 +74,23 @@ pub async fn redirect_from(
     let (aggregator, _) = path.into_inner();
     let request = inbound(&req, String::new(), Vec::new());
     let (status, connected) = match flow::oauth_return(&state, &aggregator, &request).await {
-        Ok(record) => (
-            StatusCode::OK,
-            record.state.status == ConnectionStatus::CONNECTED,
-        ),
+        Ok(record) => {
+            // Redirection mode runs OAuth in the same window: carry on from here.
+            if let Some(id) = &record.redirection_id {
+                let next = if record.state.status.is_terminal() {
+                    format!("/redirection/{id}/return")
+                } else {
+                    "/widget/resume".to_owned()
+                };
+                return HttpResponse::SeeOther()
+                    .insert_header((actix_web::http::header::LOCATION, next))
+                    .finish();
+            }
+            (
+                StatusCode::OK,
+                record.state.status == ConnectionStatus::CONNECTED,
+            )
+        }
         Err(e) => {
             tracing::info!(aggregator, error = %e, "OAuth return could not be matched");
             (crate::error::status_for(e.code), false)

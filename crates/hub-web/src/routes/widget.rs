@@ -176,7 +176,25 @@ pub fn session_json(state: &AppState, session: &WidgetSession) -> Value {
         "currentConnectionId": session.connection,
         "initialStep": if p.institution_id.is_some() { "enterCreds" } else { "search" },
         "connectingTimeoutSeconds": state.settings().connecting_timeout.as_secs(),
+        "mode": if session.redirection_id.is_some() { "redirection" } else { "embedded" },
+        "redirectionId": session.redirection_id,
+        "returnUrl": session.redirection_id.as_ref().map(|id| format!("/redirection/{id}/return")),
+        "accessMode": session.access_mode,
+        "needsAccessModeChoice": session.redirection_id.is_some() && session.access_mode.is_none(),
     })
+}
+
+/// The widget page for the session in the cookie: where a same-window OAuth comes back to
+/// while the connection is still being worked on.
+#[get("/widget/resume")]
+pub async fn resume(
+    state: web::Data<AppState>,
+    CurrentSession(session): CurrentSession,
+) -> Result<HttpResponse, ApiError> {
+    let html = views::widget_page(&state, &session).map_err(ApiError::page)?;
+    let mut builder = HttpResponse::Ok();
+    views::with_page_headers(&mut builder);
+    Ok(builder.content_type("text/html; charset=utf-8").body(html))
 }
 
 #[get("/session")]
