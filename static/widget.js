@@ -35,6 +35,7 @@ let run = 0; // bumped whenever a flow is abandoned, so stale loops stop
 let lastStatusPayload = null; // last connect/memberStatusUpdate metadata sent (JSON)
 let connectedSent = new Set(); // connection ids whose memberConnected was sent
 let backAction = null;
+let searchTimer = null; // the pending debounced search, cancelled when leaving search
 
 // ---------------------------------------------------------------- helpers
 
@@ -206,7 +207,7 @@ function renderSearch() {
   show('search', t('search.title'), h('div', { class: 'field' }, label, input), listTitle, status, list, more);
 
   let current = { query: '', page: 1, seq: 0 };
-  let timer = null;
+  const searchRun = run;
 
   function item(inst) {
     let host = '';
@@ -257,7 +258,7 @@ function renderSearch() {
     const params = new URLSearchParams({ search: query, page: String(page), pageSize: String(PAGE_SIZE) });
     try {
       const items = await api('GET', `/institutions?${params}`);
-      if (seq !== current.seq) return;
+      if (seq !== current.seq || searchRun !== run) return;
       listTitle.hidden = false;
       listTitle.textContent = t('search.results');
       if (page === 1) list.replaceChildren(...items.map(item));
@@ -290,8 +291,9 @@ function renderSearch() {
   }
 
   input.addEventListener('input', () => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => {
+      if (searchRun !== run) return;
       const query = input.value.trim();
       if (query === current.query) return;
       if (query === '') {
@@ -308,6 +310,7 @@ function renderSearch() {
 }
 
 async function selectInstitution(summary) {
+  clearTimeout(searchTimer);
   const myRun = ++run;
   try {
     const inst = await api('GET', `/institutions/${encodeURIComponent(summary.guid)}`);
@@ -547,7 +550,7 @@ function renderOauthError(reason) {
 // ---------------------------------------------------------------- connecting
 
 /** Polls the member (with backoff) until it needs the user, connects, or fails. */
-function startConnecting(statusKey) {
+function startConnecting(statusKey, timeoutSeconds) {
   const myRun = ++run;
   setBack(null);
   const name = institutionName();
@@ -556,7 +559,7 @@ function startConnecting(statusKey) {
     h('div', { class: 'spinner', 'aria-hidden': 'true' }),
     statusText);
   const started = Date.now();
-  const timeoutMs = Math.max(5, Number(session.connectingTimeoutSeconds) || 60) * 1000;
+  const timeoutMs = (timeoutSeconds || Math.max(1, Number(session.connectingTimeoutSeconds) || 60)) * 1000;
   let delay = 400;
   let slowShown = false;
   const setStatus = (key) => {
@@ -595,18 +598,19 @@ function startConnecting(statusKey) {
         slowShown = true;
         setStatus('connecting.slow');
       }
-      if (elapsed > timeoutMs && !(m && m.connection_status === 21)) return renderTimeout();
+      if (elapsed > timeoutMs && !(m && m.connection_status === 21)) return renderTimeout(timeoutMs / 1000);
     }
   })();
 }
 
-function renderTimeout() {
+/** The time-out screen; "Keep waiting" polls again for twice as long. */
+function renderTimeout(waitedSeconds) {
   run += 1;
   const name = institutionName();
   show('timeOut', t('timeout.title'),
     h('p', { text: t('timeout.body', { name }) }),
     h('div', { class: 'actions' },
-      button(t('timeout.wait'), () => startConnecting('connecting.slow'), 'primary wide', { id: 'keep-waiting' }),
+      button(t('timeout.wait'), () => startConnecting('connecting.slow', waitedSeconds * 2), 'primary wide', { id: 'keep-waiting' }),
       button(t('timeout.restart'), startOver, 'secondary wide', { id: 'start-over' })));
 }
 
