@@ -10,6 +10,8 @@ use std::time::Duration;
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// The running application's state (store, aggregators), for checks behind the HTTP API.
+    pub state: hub_web::AppState,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -49,6 +51,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
         .await
         .expect("app builds");
     let handle = app.handle();
+    let state = app.state().clone();
     tokio::spawn(app.run_until_stopped());
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -58,6 +61,7 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     TestApp {
         address,
         client,
+        state,
         handle,
     }
 }

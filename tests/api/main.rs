@@ -11,6 +11,7 @@ mod auth;
 
 mod config_and_health;
 mod flows;
+mod redirection;
 mod scale_out;
 mod search;
 mod widget_params;
