@@ -493,6 +493,7 @@ async function renderOauthStart(errorText) {
 
 function waitForOauth(popup) {
   const myRun = ++run;
+  setBack(null); // Cancel is the way out while the bank's window is open
   const name = institutionName();
   const link = h('a', {
     href: member.oauth_window_uri, target: '_blank', rel: 'opener', id: 'oauth-link', class: 'small',
