@@ -22,6 +22,8 @@
 mod client;
 pub mod config;
 pub mod mapping;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vc;
 pub mod wire;
 

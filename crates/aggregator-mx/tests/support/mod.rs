@@ -1,26 +1,22 @@
-//! Shared helpers of the MX integration tests: a plugin pointed at a wiremock server, the
-//! project's fixtures, and a stateful fake MX for the conformance run.
+//! Shared helpers of the MX integration tests: a plugin pointed at a wiremock server and the
+//! project's fixtures. The stateful fake MX is `aggregator_mx::testing::FakeMx`.
 
 // Each test binary uses a different subset of these helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-pub mod fake_mx;
-
-use aggregator_mx::{MxAggregator, MxConfig, RetryConfig};
-use base64::Engine as _;
+use aggregator_mx::{MxAggregator, MxConfig};
 use hub_core::aggregator::{ConnectionRef, Environment, LoginInput, StartRequest};
 use hub_core::{AggregatorUserId, ConnectionId, JobType, JobTypes};
-use std::time::Duration;
 use wiremock::MockServer;
 
-pub const CLIENT_ID: &str = "hub-client-id";
-pub const API_KEY: &str = "sk_test_NEVER_LEAK_9f8e7d6c";
+pub const CLIENT_ID: &str = aggregator_mx::testing::CLIENT_ID;
+pub const API_KEY: &str = aggregator_mx::testing::API_KEY;
 pub const USER: &str = "USR-11111111-aaaa";
 pub const HUB: &str = "https://hub.example";
 
 /// `Basic base64(client_id:api_key)`.
 pub fn basic_token() -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{API_KEY}"))
+    aggregator_mx::testing::basic_token()
 }
 
 pub fn fixture(name: &str) -> serde_json::Value {
@@ -31,16 +27,7 @@ pub fn fixture(name: &str) -> serde_json::Value {
 
 /// Fast retries and a 2-second timeout, pointed at `server`.
 pub fn config(server: &MockServer) -> MxConfig {
-    let mut config = MxConfig::new(CLIENT_ID, API_KEY);
-    config.base_url = Some(server.uri());
-    config.request_timeout = Duration::from_secs(2);
-    config.retry = RetryConfig {
-        max_retries: 2,
-        initial_backoff: Duration::from_millis(10),
-        max_backoff: Duration::from_millis(40),
-        max_retry_after: Duration::from_secs(2),
-    };
-    config
+    aggregator_mx::testing::config(&server.uri())
 }
 
 pub fn mx(server: &MockServer) -> MxAggregator {
