@@ -4,10 +4,11 @@
 pub mod settings;
 pub mod telemetry;
 
+use aggregator_mx::{MxAggregator, MxSetupError};
 use aggregator_sandbox::{SandboxAggregator, SandboxConfig};
 use hub_catalog::{Catalog, Preferences, RandomSource, SeededRandom};
 use hub_core::Store;
-use hub_core::aggregator::AggregatorRegistry;
+use hub_core::aggregator::{AggregatorRegistry, Environment};
 use hub_core::institution::{AggregatorSupport, Institution};
 use hub_web::AppState;
 use settings::Settings;
@@ -35,6 +36,9 @@ pub enum StartupError {
     Store(String),
     #[error("auth: {0}")]
     Auth(String),
+    /// An aggregator section that is present but wrong (the message names the key).
+    #[error("{0}")]
+    Aggregator(String),
 }
 
 /// Redis when `store.redis_url` is set, else memory.
@@ -81,7 +85,7 @@ impl Application {
                  for any userId. Fine for local development; set auth.widget in production."
             );
         }
-        let aggregators = build_registry(&settings, store.clone());
+        let aggregators = build_registry(&settings, store.clone())?;
         let catalog = Arc::new(build_catalog(&settings)?);
         let preferences = load_preferences(&settings)?;
         let rng: Box<dyn RandomSource> = match settings.catalog.random_seed {
@@ -167,7 +171,15 @@ fn spawn_cleanup_worker(state: AppState) {
 }
 
 /// Builds the enabled aggregators. One arm per aggregator crate.
-pub fn build_registry(settings: &Settings, store: Arc<dyn Store>) -> AggregatorRegistry {
+///
+/// MX: `[mx]` registers `mx` (production) and `[mx_int]` registers `mx_int` (integration),
+/// each only when its `client_id` and `api_key` are set; without them one info line says so
+/// and the hub starts without that environment. A section with credentials but a bad value
+/// (base URL, header, timeout, proxy) fails start-up with a message naming the key.
+pub fn build_registry(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+) -> Result<AggregatorRegistry, StartupError> {
     let mut registry = AggregatorRegistry::new();
     if settings.sandbox.enabled {
         registry.register(Arc::new(SandboxAggregator::new(
@@ -180,7 +192,36 @@ pub fn build_registry(settings: &Settings, store: Arc<dyn Store>) -> AggregatorR
     } else {
         tracing::info!("the sandbox aggregator is disabled (sandbox.enabled = false)");
     }
-    registry
+    for (config, environment) in [
+        (&settings.mx, Environment::Production),
+        (&settings.mx_int, Environment::Test),
+    ] {
+        let id = aggregator_mx::aggregator_id(environment);
+        if !config.is_configured() {
+            // Still check the rest of the section, so a typo does not wait for the day the
+            // credentials are added.
+            let mut probe = config.clone();
+            probe.client_id = "probe".into();
+            probe.api_key = Some("probe".to_owned().into());
+            if let Err(e) = MxAggregator::new(probe, environment) {
+                return Err(StartupError::Aggregator(e.to_string()));
+            }
+            tracing::info!("{}", MxSetupError::NotConfigured { section: id });
+            continue;
+        }
+        match MxAggregator::new(config.clone(), environment) {
+            Ok(mx) => {
+                tracing::info!(
+                    aggregator = id,
+                    base_url = config.effective_base_url(environment),
+                    "MX is enabled"
+                );
+                registry.register(Arc::new(mx));
+            }
+            Err(e) => return Err(StartupError::Aggregator(e.to_string())),
+        }
+    }
+    Ok(registry)
 }
 
 /// Sandbox banks, then the configured UCW list, then the demo catalogue.
@@ -235,4 +276,94 @@ pub fn load_preferences(settings: &Settings) -> Result<Preferences, StartupError
         .validate()
         .map_err(|e| StartupError::Catalog(format!("{origin}: {e}")))?;
     Ok(prefs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(pairs: &[(&str, &str)]) -> Settings {
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_sources(None, &env).unwrap()
+    }
+
+    fn ids(registry: &AggregatorRegistry) -> Vec<String> {
+        registry.ids().map(|id| id.to_string()).collect()
+    }
+
+    fn store() -> Arc<dyn Store> {
+        Arc::new(hub_store::MemoryStore::new())
+    }
+
+    #[test]
+    fn mx_without_credentials_is_left_out_and_the_hub_still_builds() {
+        let registry = build_registry(&settings(&[]), store()).unwrap();
+        assert_eq!(ids(&registry), vec!["sandbox"]);
+        // One environment configured: only that one.
+        let s = settings(&[
+            ("HUB__MX_INT__CLIENT_ID", "client"),
+            ("HUB__MX_INT__API_KEY", "key"),
+        ]);
+        assert_eq!(
+            ids(&build_registry(&s, store()).unwrap()),
+            ["mx_int", "sandbox"]
+        );
+        // A client id without a key is still "not configured".
+        let s = settings(&[("HUB__MX__CLIENT_ID", "client")]);
+        assert_eq!(ids(&build_registry(&s, store()).unwrap()), ["sandbox"]);
+    }
+
+    #[test]
+    fn both_mx_environments_register_from_the_environment() {
+        let s = settings(&[
+            ("HUB__MX__CLIENT_ID", "12345"),
+            ("HUB__MX__API_KEY", "67890"),
+            ("HUB__MX_INT__CLIENT_ID", "client"),
+            ("HUB__MX_INT__API_KEY", "key"),
+            ("HUB__MX_INT__BASE_URL", "http://127.0.0.1:9"),
+            ("HUB__MX_INT__REQUEST_TIMEOUT", "0.5"),
+        ]);
+        assert_eq!(s.mx.client_id, "12345");
+        assert_eq!(
+            s.mx_int.request_timeout,
+            std::time::Duration::from_millis(500)
+        );
+        let registry = build_registry(&s, store()).unwrap();
+        assert_eq!(ids(&registry), ["mx", "mx_int", "sandbox"]);
+        let mx = registry.get("mx").unwrap().descriptor().clone();
+        assert_eq!(mx.environment, Environment::Production);
+        // Secrets stay out of Debug output.
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("67890"), "{debug}");
+    }
+
+    #[test]
+    fn a_malformed_mx_section_fails_start_up_naming_the_key() {
+        let s = settings(&[
+            ("HUB__MX__CLIENT_ID", "client"),
+            ("HUB__MX__API_KEY", "key"),
+            ("HUB__MX__BASE_URL", "not a url"),
+        ]);
+        let e = build_registry(&s, store()).unwrap_err().to_string();
+        assert!(e.contains("mx.base_url"), "{e}");
+        // Checked even before the credentials are set.
+        let s = settings(&[("HUB__MX_INT__ACCEPT", "bad\u{7f}header")]);
+        let e = build_registry(&s, store()).unwrap_err().to_string();
+        assert!(e.contains("mx_int.accept"), "{e}");
+        let s = settings(&[("HUB__MX_INT__PROXY_URL", "::nope pa55word")]);
+        let e = build_registry(&s, store()).unwrap_err().to_string();
+        assert!(
+            e.contains("mx_int.proxy_url") && !e.contains("pa55word"),
+            "{e}"
+        );
+        // Unknown keys are refused by the settings themselves.
+        let env: HashMap<String, String> =
+            [("HUB__MX__API_SECRET".to_owned(), "x".to_owned())].into();
+        let e = Settings::from_sources(None, &env).unwrap_err().to_string();
+        assert!(e.contains("api_secret"), "{e}");
+    }
 }

@@ -23,6 +23,13 @@ pub struct Settings {
     pub store: StoreSettings,
     #[serde(default)]
     pub auth: hub_web::auth::AuthSettings,
+    /// MX production (`[mx]`, aggregator id `mx`). Off until `client_id` and `api_key` are set.
+    #[serde(default)]
+    pub mx: aggregator_mx::MxConfig,
+    /// MX integration (`[mx_int]`, aggregator id `mx_int`). Off until `client_id` and
+    /// `api_key` are set.
+    #[serde(default)]
+    pub mx_int: aggregator_mx::MxConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

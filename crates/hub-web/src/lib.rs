@@ -5,6 +5,7 @@
 //! render. Session state lives in the [`hub_core::Store`], keyed by an opaque cookie; nothing
 //! the browser sends decides whose connection is touched.
 
+pub mod api_settings;
 pub mod assets;
 pub mod auth;
 pub mod error;

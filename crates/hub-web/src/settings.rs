@@ -79,6 +79,8 @@ pub struct WebSettings {
     pub theme: hub_core::widget::Theme,
     /// Redirection mode (`[web.redirection]`).
     pub redirection: crate::redirection::RedirectionSettings,
+    /// Data and delete endpoints on/off (`[web.api]`).
+    pub api: crate::api_settings::ApiSettings,
 }
 
 impl Default for WebSettings {
@@ -96,6 +98,7 @@ impl Default for WebSettings {
             allowed_origins: Vec::new(),
             theme: hub_core::widget::Theme::default(),
             redirection: crate::redirection::RedirectionSettings::default(),
+            api: crate::api_settings::ApiSettings::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! Route table. Each submodule is one resource; handlers are thin.
 
+pub mod data;
 pub mod demo;
 pub mod health;
 pub mod institutions;
@@ -44,6 +45,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(crate::i18n::catalogue_file)
         .service(crate::theme::theme_css)
         .service(demo::demo)
+        .configure(data::configure)
         .route("/webhook/{aggregator}", web::route().to(oauth::webhook))
         .route(
             "/webhook/{aggregator}/{tail:.*}",
