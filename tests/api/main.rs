@@ -10,6 +10,7 @@ mod issuer;
 mod auth;
 
 mod config_and_health;
+mod data;
 mod flows;
 mod redirection;
 mod scale_out;
