@@ -12,6 +12,7 @@ mod auth;
 mod config_and_health;
 mod data;
 mod flows;
+mod mx;
 mod redirection;
 mod scale_out;
 mod search;
