@@ -342,6 +342,17 @@ mod tests {
     }
 
     #[test]
+    fn data_and_delete_endpoints_are_off_unless_switched_on() {
+        let s = settings(&[]);
+        assert!(!s.web.api.data_endpoints && !s.web.api.delete_endpoints);
+        let s = settings(&[
+            ("HUB__WEB__API__DATA_ENDPOINTS", "true"),
+            ("HUB__WEB__API__DELETE_ENDPOINTS", "true"),
+        ]);
+        assert!(s.web.api.data_endpoints && s.web.api.delete_endpoints);
+    }
+
+    #[test]
     fn a_malformed_mx_section_fails_start_up_naming_the_key() {
         let s = settings(&[
             ("HUB__MX__CLIENT_ID", "client"),
