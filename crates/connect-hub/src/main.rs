@@ -50,12 +50,14 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let demo = app.state().settings().demo;
     println!();
     println!("  Connect Hub is running on port {}.", app.port());
-    println!(
-        "  Open the widget with the sandbox:  {base}/widget?jobTypes=transactions&userId=demo-user"
-    );
-    println!("  Then search \"Sandbox Bank\" and log in with user_good / pass_good.");
+    if demo {
+        println!("  Try it: open {base}/demo, press Start, pick \"Sandbox Bank\", log in with user_good / pass_good.");
+    } else {
+        println!("  Widget (sandbox): {base}/widget?jobTypes=transactions&userId=demo-user");
+    }
     println!();
     match app.run_until_stopped().await {
         Ok(()) => ExitCode::SUCCESS,
