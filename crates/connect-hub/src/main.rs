@@ -54,7 +54,9 @@ async fn main() -> ExitCode {
     println!();
     println!("  Connect Hub is running on port {}.", app.port());
     if demo {
-        println!("  Try it: open {base}/demo, press Start, pick \"Sandbox Bank\", log in with user_good / pass_good.");
+        println!(
+            "  Try it: open {base}/demo, press Start, pick \"Sandbox Bank\", log in with user_good / pass_good."
+        );
     } else {
         println!("  Widget (sandbox): {base}/widget?jobTypes=transactions&userId=demo-user");
     }
