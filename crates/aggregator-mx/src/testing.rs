@@ -16,10 +16,16 @@
 //! Requests without the right Basic auth get 401 (the OAuth window, which a browser opens,
 //! needs none).
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn demo() -> Result<(), aggregator_mx::MxSetupError> {
+//! use aggregator_mx::{MxAggregator, testing::FakeMx};
+//! use hub_core::aggregator::Environment;
 //! let fake = FakeMx::new();
 //! let server = fake.start().await;
 //! let mx = MxAggregator::new(aggregator_mx::testing::config(&server.uri()), Environment::Test)?;
+//! # drop(mx);
+//! # Ok(())
+//! # }
 //! ```
 
 use crate::config::{MxConfig, RetryConfig};
