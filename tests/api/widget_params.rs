@@ -250,3 +250,53 @@ async fn widget_api_needs_a_session() {
         .unwrap();
     assert_eq!(resp.status(), 401);
 }
+
+#[tokio::test]
+async fn cross_site_requests_cannot_use_the_session_cookie() {
+    let app = spawn_app().await;
+    let w = app.open_widget(&params(&["transactions"], "u-csrf")).await;
+    let send = |origin: Option<&'static str>, site: Option<&'static str>| {
+        let mut req = app
+            .client
+            .get(app.url("/institutions/sandbox_bank"))
+            .header("Cookie", &w.cookie);
+        if let Some(o) = origin {
+            req = req.header("Origin", o);
+        }
+        if let Some(s) = site {
+            req = req.header("Sec-Fetch-Site", s);
+        }
+        req.send()
+    };
+    let resp = send(Some("https://evil.example"), None).await.unwrap();
+    assert_eq!(resp.status(), 403);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["code"], "forbidden");
+    assert_eq!(send(None, Some("cross-site")).await.unwrap().status(), 403);
+    assert_eq!(send(None, Some("same-site")).await.unwrap().status(), 403);
+    assert_eq!(
+        send(
+            Some(Box::leak(app.address.clone().into_boxed_str())),
+            Some("same-origin")
+        )
+        .await
+        .unwrap()
+        .status(),
+        200
+    );
+    assert_eq!(
+        send(None, None).await.unwrap().status(),
+        200,
+        "non-browser clients"
+    );
+    // A body-less POST, the classic cross-site form target, is refused too.
+    let resp = app
+        .client
+        .post(app.url("/redirection/cancel"))
+        .header("Cookie", &w.cookie)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+}

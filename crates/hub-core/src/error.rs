@@ -13,6 +13,8 @@ pub enum ErrorCode {
     Unauthorized,
     /// A valid credential without the required scope.
     InsufficientScope,
+    /// The request is not allowed from where it came (e.g. a cross-site request).
+    Forbidden,
     /// The thing does not exist, or does not belong to the caller (never say which).
     NotFound,
     /// The request conflicts with the current state (e.g. a connection already in progress).
@@ -37,6 +39,7 @@ impl ErrorCode {
             ErrorCode::InvalidInput => "invalid_input",
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::NotFound => "not_found",
             ErrorCode::Conflict => "conflict",
             ErrorCode::RateLimited => "rate_limited",

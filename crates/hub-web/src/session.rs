@@ -164,6 +164,27 @@ pub fn set_cookie_header(settings: &CookieSettings, id: &str, max_age_secs: u64)
     cookie
 }
 
+/// The session cookie is `SameSite=None` so that the widget works in a cross-site iframe, which
+/// means browsers attach it to requests that *other* sites trigger. The widget itself only
+/// makes same-origin requests, so anything a browser marks as coming from elsewhere is
+/// refused: `Sec-Fetch-Site` other than `same-origin`/`none`, or an `Origin` that is not the
+/// hub's own. Non-browser clients send neither header.
+fn is_cross_site(req: &HttpRequest, base_url: &str) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site")
+        && !matches!(site, "same-origin" | "none")
+    {
+        return true;
+    }
+    match header("origin") {
+        None => false,
+        Some(origin) => {
+            let own = hub_core::widget::parse_origin("origin", base_url).unwrap_or_default();
+            origin != own
+        }
+    }
+}
+
 /// Extracts the caller's widget session (401 when missing or expired).
 pub struct CurrentSession(pub WidgetSession);
 
@@ -178,8 +199,18 @@ impl FromRequest for CurrentSession {
             .map(|s| s.settings().cookie.name.clone())
             .unwrap_or_default();
         let id = req.cookie(&cookie_name).map(|c| c.value().to_owned());
+        let cross_site = state
+            .as_ref()
+            .is_some_and(|s| is_cross_site(req, s.settings().base_url()));
         Box::pin(async move {
             let state = state.ok_or_else(|| HubError::internal("application state missing"))?;
+            if cross_site {
+                return Err(HubError::new(
+                    ErrorCode::Forbidden,
+                    "The widget API only answers the widget itself (cross-site request refused)",
+                )
+                .into());
+            }
             let id = id
                 .filter(|id| plausible_session_id(id))
                 .ok_or_else(expired)?;
