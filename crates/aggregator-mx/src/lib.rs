@@ -380,14 +380,7 @@ impl MxAggregator {
                 url
             }
             DataKind::Transactions => {
-                let account = query
-                    .account_id
-                    .as_deref()
-                    .filter(|a| !a.is_empty())
-                    .ok_or_else(|| AggregatorError::InvalidInput {
-                        field: "accountId".into(),
-                        message: "\"accountId\" is required".into(),
-                    })?;
+                let account = query.require_account_id()?;
                 let today = time::OffsetDateTime::now_utc().date();
                 let range = query.range.unwrap_or_else(|| DateRange::ucw_default(today));
                 let (start, end) = (range.start.to_string(), range.end.to_string());

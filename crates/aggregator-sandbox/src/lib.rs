@@ -589,14 +589,7 @@ impl Aggregator for SandboxAggregator {
                 }
             }
             DataKind::Transactions => {
-                let account_id = query
-                    .account_id
-                    .as_deref()
-                    .filter(|a| !a.is_empty())
-                    .ok_or_else(|| AggregatorError::InvalidInput {
-                        field: "accountId".into(),
-                        message: "\"accountId\" is required".into(),
-                    })?;
+                let account_id = query.require_account_id()?;
                 let account_not_found =
                     || AggregatorError::NotFound(format!("sandbox account {account_id} not found"));
                 let account = SandboxAccount::parse(account_id).ok_or_else(account_not_found)?;

@@ -99,6 +99,19 @@ pub struct DataQuery {
     pub range: Option<DateRange>,
 }
 
+impl DataQuery {
+    /// The account id transactions need; `InvalidInput` naming `accountId` when missing.
+    pub fn require_account_id(&self) -> Result<&str, crate::AggregatorError> {
+        self.account_id
+            .as_deref()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| crate::AggregatorError::InvalidInput {
+                field: "accountId".into(),
+                message: "\"accountId\" is required".into(),
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

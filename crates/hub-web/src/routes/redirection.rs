@@ -230,21 +230,7 @@ pub async fn open(
         AccessModeRequest::Multiple => Some(AccessMode::Multiple),
         AccessModeRequest::Mixed => None,
     };
-    session::save(&state, &session)
-        .await
-        .map_err(ApiError::page)?;
-    let cookie = session::set_cookie_header(
-        &state.settings().cookie,
-        &session.id,
-        state.settings().session_ttl.as_secs(),
-    );
-    let html = views::widget_page(&state, &session).map_err(ApiError::page)?;
-    let mut builder = HttpResponse::Ok();
-    views::with_page_headers(&mut builder);
-    Ok(builder
-        .insert_header((header::SET_COOKIE, cookie))
-        .content_type("text/html; charset=utf-8")
-        .body(html))
+    super::widget::session_page(&state, &session).await
 }
 
 /// Sends the browser back to the host: `redirectUri?redirectionId=…`.

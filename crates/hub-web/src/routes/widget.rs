@@ -141,7 +141,15 @@ pub async fn widget_page(
             .and_then(|v| v.to_str().ok()),
     );
     let session = WidgetSession::new(params, language.to_owned(), auth_expires_at);
-    session::save(&state, &session)
+    session_page(&state, &session).await
+}
+
+/// Stores a new widget session and answers with the widget page and the session cookie.
+pub async fn session_page(
+    state: &AppState,
+    session: &WidgetSession,
+) -> Result<HttpResponse, ApiError> {
+    session::save(state, session)
         .await
         .map_err(ApiError::page)?;
     let cookie = session::set_cookie_header(
@@ -149,7 +157,7 @@ pub async fn widget_page(
         &session.id,
         state.settings().session_ttl.as_secs(),
     );
-    let html = views::widget_page(&state, &session).map_err(ApiError::page)?;
+    let html = views::widget_page(state, session).map_err(ApiError::page)?;
     let mut builder = HttpResponse::Ok();
     views::with_page_headers(&mut builder);
     Ok(builder
