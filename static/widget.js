@@ -9,6 +9,12 @@
 //   from /session, never "*"; with no targetOrigin nothing is sent.
 // The step names and event payloads follow the Universal Connect Widget; see
 // docs/widget-events.md.
+//
+// Two modes (GET /session's `mode`):
+// - "embedded": in an iframe or a popup of the host's page, talking to it by postMessage.
+// - "redirection": a full page opened from a redirection link. No popups at all: the bank's
+//   OAuth page opens in this same window, and at the end (or on Close) the browser goes back
+//   to the host's redirectUri through the hub's returnUrl.
 
 const PROCESSING = new Set([0, 8, 15, 18, 21]);
 const CHALLENGED = new Set([3, 4]);
@@ -20,10 +26,18 @@ const PAGE_SIZE = 25;
 const SEARCH_DEBOUNCE_MS = 300;
 const SLOW_AFTER_MS = 8000;
 const OAUTH_POLL_MS = 1000;
+// Redirection mode: the outcome screen goes back by itself after this many seconds (longer
+// after a failure: there is more to read).
+const RETURN_AFTER_S = { success: 5, error: 10 };
+
+// The embed SDK (static/connect.js) opens the widget URL with `#sdk=1`: the widget then
+// offers its own Close button and, in an iframe, reports its height (connect/resize).
+const VIA_SDK = new URLSearchParams(window.location.hash.slice(1)).get('sdk') === '1';
 
 const app = document.getElementById('app');
 const view = document.getElementById('view');
 const backButton = document.getElementById('back');
+const closeButton = document.getElementById('close-widget');
 const live = document.getElementById('live');
 
 let messages = {};
@@ -36,6 +50,8 @@ let lastStatusPayload = null; // last connect/memberStatusUpdate metadata sent (
 let connectedSent = new Set(); // connection ids whose memberConnected was sent
 let backAction = null;
 let searchTimer = null; // the pending debounced search, cancelled when leaving search
+let returnTimer = null; // redirection mode: the automatic return after the outcome
+let leaving = false; // redirection mode: on the way back to the host
 
 // ---------------------------------------------------------------- helpers
 
@@ -163,6 +179,121 @@ function setBack(action) {
 backButton.addEventListener('click', () => {
   if (backAction) backAction();
 });
+
+// ---------------------------------------------------------------- modes and leaving
+
+function isRedirection() {
+  return Boolean(session && session.mode === 'redirection');
+}
+
+function inIframe() {
+  return window.parent && window.parent !== window;
+}
+
+function inPopup() {
+  return Boolean(window.opener) && !inIframe();
+}
+
+/** The top bar's Close: shown in redirection mode, in popups, and when the SDK embeds us. */
+function setClosable(on) {
+  closeButton.hidden = !(on && (isRedirection() || inPopup() || VIA_SDK));
+}
+
+closeButton.addEventListener('click', () => exitWidget());
+
+/** The user leaves: tell the host (connect/exit), then cancel (redirection) or close (popup). */
+function exitWidget() {
+  emit('connect/exit', { step });
+  if (isRedirection()) {
+    cancelRedirection();
+    return;
+  }
+  if (inPopup()) window.close();
+}
+
+/** Redirection mode: records the cancellation, then goes back to the host. */
+async function cancelRedirection() {
+  if (leaving) return;
+  leaving = true;
+  run += 1;
+  closeButton.disabled = true;
+  let url = session.returnUrl;
+  try {
+    const res = await api('POST', '/redirection/cancel');
+    if (res && res.returnUrl) url = res.returnUrl;
+  } catch (_) {
+    // Already final, or the session expired: the return URL still takes the user back.
+  }
+  goBack(url);
+}
+
+function goBack(url) {
+  clearTimeout(returnTimer);
+  leaving = true;
+  app.dataset.leaving = 'true';
+  announce(t('return.going'));
+  window.location.assign(url || session.returnUrl);
+}
+
+/**
+ * Redirection mode's last screen (success or a final error): a primary "Continue" that goes
+ * back to the host, and an automatic return after a few seconds, announced once.
+ * "Stay on this page" stops the countdown (WCAG 2.2.1: time limits can be turned off).
+ */
+function returnControls(outcome) {
+  setClosable(false);
+  const after = RETURN_AFTER_S[outcome];
+  let left = after;
+  const note = h('p', { class: 'muted return-note', id: 'return-note', text: t('return.auto', { seconds: left }) });
+  const stay = button(t('return.stay'), () => {
+    clearTimeout(returnTimer);
+    returnTimer = null;
+    note.textContent = t('return.stopped');
+    stay.hidden = true;
+    announce(t('return.stopped'));
+    go.focus();
+  }, 'link', { id: 'return-stay' });
+  const go = button(t('return.continue'), () => goBack(session.returnUrl), 'primary wide', { id: 'return' });
+  clearTimeout(returnTimer);
+  const tick = () => {
+    left -= 1;
+    if (left <= 0) {
+      goBack(session.returnUrl);
+      return;
+    }
+    note.textContent = t('return.auto', { seconds: left });
+    returnTimer = setTimeout(tick, 1000);
+  };
+  returnTimer = setTimeout(tick, 1000);
+  // Said once after the heading (the per-second countdown is visible only, not announced).
+  setTimeout(() => {
+    if (returnTimer) announce(t('return.auto', { seconds: after }));
+  }, 600);
+  return h('div', { class: 'actions' }, go, h('div', { class: 'return-row' }, note, stay));
+}
+
+// ---------------------------------------------------------------- height (SDK iframes)
+
+/** Reports the content height to the SDK so it can size the iframe (no inner scrollbar). */
+function watchHeight() {
+  if (!VIA_SDK || !inIframe() || typeof ResizeObserver === 'undefined') return;
+  let last = 0;
+  let queued = false;
+  const send = () => {
+    queued = false;
+    const height = Math.ceil(document.body.getBoundingClientRect().height);
+    if (height > 0 && height !== last) {
+      last = height;
+      emit('connect/resize', { height });
+    }
+  };
+  new ResizeObserver(() => {
+    if (!queued) {
+      queued = true;
+      requestAnimationFrame(send);
+    }
+  }).observe(document.body);
+}
 
 function canSearch() {
   return !session.institutionId;
@@ -462,8 +593,9 @@ async function renderOauthStart(errorText) {
   });
   const problem = h('div', {});
   if (errorText) problem.append(errorBox(errorText));
+  const body = isRedirection() ? 'oauth.bodySameWindow' : 'oauth.body';
   show('enterCreds', t('oauth.title', { name: institutionName() }),
-    h('p', { text: t('oauth.body', { name: institutionName() }) }), problem, go);
+    h('p', { text: t(body, { name: institutionName() }) }), problem, go);
   try {
     if (session.isRefresh) {
       emit('connect/updateCredentials', { institution: institutionRef(), member_guid: session.connectionId });
@@ -480,15 +612,38 @@ async function renderOauthStart(errorText) {
     go.addEventListener('click', () => renderOauthStart(), { once: true });
     return;
   }
+  oauthReady(go);
+}
+
+/** Arms "Go to log in" for the current member's bank page. */
+function oauthReady(go) {
   go.textContent = t('oauth.button');
   go.disabled = false;
   go.addEventListener('click', () => {
     const url = member.oauth_window_uri;
     emit('connect/oauthRequested', { url, member_guid: member.guid });
+    if (isRedirection()) {
+      // Same window: the bank sends the user back to the hub, which goes on to the host (or
+      // to /widget/resume while the connection is still being worked on).
+      go.disabled = true;
+      leaving = true;
+      window.location.assign(url);
+      return;
+    }
     // Opened synchronously inside the click so popup blockers allow it.
     const popup = window.open(url, 'connect-hub-oauth', 'popup,width=520,height=720');
     waitForOauth(popup);
   });
+}
+
+/** Redirection mode, back on /widget/resume before the bank login finished: offer it again. */
+function renderOauthAgain() {
+  run += 1;
+  setBack(null);
+  const go = h('button', { type: 'button', class: 'button primary wide', id: 'oauth-go' });
+  show('enterCreds', t('oauth.title', { name: institutionName() }),
+    h('p', { text: t('oauth.bodySameWindow', { name: institutionName() }) }), go);
+  oauthReady(go);
 }
 
 function waitForOauth(popup) {
@@ -541,6 +696,14 @@ function renderOauthError(reason) {
   const name = institutionName();
   const key = reason === 'DENIED' || reason === 'CANCELLED' ? `oauth.reason.${reason}` : 'oauth.reason.OTHER';
   setBack(null);
+  if (isRedirection()) {
+    // The redirection already has its final outcome: no retry here, only the way back.
+    show('oauthError', t('oauth.errorTitle', { name }),
+      h('div', { class: 'error-mark', 'aria-hidden': 'true' }),
+      h('p', { text: t(key, { name }) }),
+      returnControls('error'));
+    return;
+  }
   show('oauthError', t('oauth.errorTitle', { name }),
     h('p', { text: t(key, { name }) }),
     h('div', { class: 'actions' },
@@ -708,11 +871,19 @@ function renderConnected() {
   setBack(null);
   reportConnected(member);
   const name = institutionName();
+  if (isRedirection()) {
+    show('connected', t('connected.title'),
+      h('div', { class: 'success-mark', 'aria-hidden': 'true' }),
+      h('p', { text: t('connected.body', { name }) }),
+      returnControls('success'));
+    return;
+  }
   show('connected', t('connected.title'),
     h('div', { class: 'success-mark', 'aria-hidden': 'true' }),
     h('p', { text: t('connected.body', { name }) }),
     button(t('connected.done'), () => {
       emit('connect/connected/primaryAction', {});
+      emit('connect/exit', { step: 'connected' });
       closeIfPopup();
     }, 'primary wide', { id: 'done' }));
 }
@@ -731,6 +902,21 @@ function renderMemberError() {
   if (status === DENIED) kind = 'denied';
   else if (status === LOCKED) kind = 'locked';
   else if (status === FAILED) kind = 'failed';
+  const details = [];
+  details.push(h('p', { text: t(`error.${kind}.body`, { name }) }));
+  if (member.error_message) {
+    details.push(h('p', { class: 'bank-message' },
+      h('span', { class: 'muted', text: t('error.bankSaid', { name }) }), ' ',
+      h('span', { id: 'bank-message', text: member.error_message })));
+  }
+  if (isRedirection()) {
+    // The redirection's outcome is final (the host reads it from the status API), so no
+    // retry here: the user goes back to the app, which can start a new redirection.
+    show('actionableError', t(`error.${kind}.title`, { name }),
+      h('div', { class: 'error-mark', 'aria-hidden': 'true' }),
+      ...details.slice(1), h('p', { text: t('return.errorBody') }), returnControls('error'));
+    return;
+  }
   const actions = [];
   if (kind === 'denied' || kind === 'failed' || kind === 'generic') {
     actions.push(button(t('action.tryAgain'), renderLogin, 'primary wide', { id: 'retry' }));
@@ -740,15 +926,9 @@ function renderMemberError() {
   }
   actions.push(button(t('action.close'), () => {
     emit('connect/memberError/primaryAction', { member: { guid: member.guid, connection_status: status } });
+    emit('connect/exit', { step: 'actionableError' });
     closeIfPopup();
   }, 'secondary wide', { id: 'close' }));
-  const details = [];
-  details.push(h('p', { text: t(`error.${kind}.body`, { name }) }));
-  if (member.error_message) {
-    details.push(h('p', { class: 'bank-message' },
-      h('span', { class: 'muted', text: t('error.bankSaid', { name }) }), ' ',
-      h('span', { id: 'bank-message', text: member.error_message })));
-  }
   show('actionableError', t(`error.${kind}.title`, { name }),
     ...details, h('div', { class: 'actions' }, ...actions));
 }
@@ -765,9 +945,122 @@ function renderProblem(err, text) {
 
 // ---------------------------------------------------------------- start
 
+// ---------------------------------------------------------------- redirection mode
+
+/** Mixed access mode: the user decides whether the connection is kept for later updates. */
+function renderAccessChoice() {
+  const myRun = ++run;
+  setBack(null);
+  const problem = h('div', { id: 'access-error' });
+  const choices = [];
+  async function choose(mode) {
+    choices.forEach((c) => { c.disabled = true; });
+    problem.replaceChildren();
+    try {
+      await api('PUT', '/session/access-mode', { accessMode: mode });
+      if (myRun !== run) return;
+      session.accessMode = mode;
+      session.needsAccessModeChoice = false;
+      startFlow();
+    } catch (err) {
+      if (myRun !== run) return;
+      choices.forEach((c) => { c.disabled = false; });
+      problem.replaceChildren(errorBox(err.status === 401 ? t('app.sessionExpired') : t('access.error')));
+    }
+  }
+  const choice = (mode) => {
+    const el = h('button', {
+      type: 'button', class: 'access-choice', id: `access-${mode}`, onclick: () => choose(mode),
+    },
+    h('span', { class: 'access-choice-title', text: t(`access.${mode}`) }),
+    h('span', { class: 'access-choice-hint', text: t(`access.${mode}Hint`) }));
+    choices.push(el);
+    return el;
+  };
+  show('accessMode', t('access.title'),
+    h('p', { class: 'muted', text: t('access.body') }),
+    problem,
+    h('div', { class: 'access-choices', role: 'group', 'aria-labelledby': 'step-title' },
+      choice('multiple'), choice('single')));
+}
+
+/**
+ * Back from the bank's page (GET /widget/resume) or a reload: carry on with the session's
+ * current connection instead of starting over.
+ */
+async function resumeConnection() {
+  const myRun = ++run;
+  setBack(null);
+  show('connecting', t('connecting.title', { name: (session.selectedInstitution || {}).name || '' }),
+    h('div', { class: 'spinner', 'aria-hidden': 'true' }));
+  const selected = session.selectedInstitution;
+  try {
+    const [m, inst] = await Promise.all([
+      api('GET', `/members/${encodeURIComponent(session.currentConnectionId)}`),
+      selected
+        ? api('GET', `/institutions/${encodeURIComponent(selected.ucpInstitutionId)}`).catch(() => null)
+        : null,
+    ]);
+    if (myRun !== run) return;
+    member = m;
+    institution = inst || (selected ? { guid: selected.ucpInstitutionId, name: selected.name } : null);
+  } catch (err) {
+    if (myRun !== run) return;
+    // The connection is gone (or never existed): start the normal way.
+    if (err.status === 404) startFlow();
+    else renderProblem(err);
+    return;
+  }
+  const status = member.connection_status;
+  if (status === CONNECTED && !member.is_being_aggregated) {
+    renderConnected();
+  } else if (CHALLENGED.has(status) && member.mfa && member.mfa.credentials && member.mfa.credentials.length) {
+    renderMfa();
+  } else if (!PROCESSING.has(status) && status !== CONNECTED && !CHALLENGED.has(status)) {
+    if (member.is_oauth) renderOauthError(member.connection_status_name || 'SERVER_ERROR');
+    else renderMemberError();
+  } else if (member.is_oauth && member.oauth_window_uri && await oauthPending(member.guid)) {
+    if (myRun === run) renderOauthAgain();
+  } else if (myRun === run) {
+    startConnecting('connecting.syncing');
+  }
+}
+
+/** True while the bank's OAuth login has not come back yet. */
+async function oauthPending(guid) {
+  try {
+    const state = await api('GET', `/oauthStates/${encodeURIComponent(guid)}`);
+    return state.auth_status === 1;
+  } catch (_) {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------- start
+
+/** The normal start: an institution given by the host, or the search. */
+async function startFlow() {
+  const myRun = ++run;
+  if (session.institutionId) {
+    try {
+      institution = await api('GET', `/institutions/${encodeURIComponent(session.institutionId)}`);
+    } catch (err) {
+      if (myRun !== run) return;
+      step = step || session.initialStep || 'enterCreds';
+      renderProblem(err);
+      return;
+    }
+    if (myRun !== run) return;
+    step = step || session.initialStep || 'enterCreds';
+    renderLogin();
+  } else {
+    step = step || 'search';
+    renderSearch();
+  }
+}
+
 async function boot() {
   run += 1;
-  step = step === null ? null : step;
   if (!session) {
     const lang = document.documentElement.lang || 'en';
     try {
@@ -786,24 +1079,27 @@ async function boot() {
       view.replaceChildren(h('p', { class: 'alert', role: 'alert', text: err.status === 401 ? t('app.sessionExpired') : t('app.startError') }));
       return;
     }
+    app.dataset.mode = isRedirection() ? 'redirection' : 'embedded';
+    backButton.textContent = t('nav.back');
+    closeButton.textContent = t('nav.close');
+    closeButton.setAttribute('aria-label', isRedirection() ? t('nav.closeRedirection') : t('nav.close'));
+    watchHeight();
   }
-  backButton.textContent = t('nav.back');
+  setClosable(true);
   const initial = session.initialStep || 'search';
   if (step === null) emit('connect/loaded', { initial_step: initial });
-  if (session.institutionId) {
-    try {
-      institution = await api('GET', `/institutions/${encodeURIComponent(session.institutionId)}`);
-    } catch (err) {
-      step = step || initial;
-      renderProblem(err);
-      return;
-    }
-    step = step || initial;
-    renderLogin();
+  if (isRedirection() && session.needsAccessModeChoice) {
+    renderAccessChoice();
+  } else if (isRedirection() && session.currentConnectionId) {
+    resumeConnection();
   } else {
-    step = step || 'search';
-    renderSearch();
+    startFlow();
   }
 }
+
+// Coming back with the browser's Back button after leaving (bfcache): start cleanly.
+window.addEventListener('pageshow', (event) => {
+  if (event.persisted && leaving) window.location.reload();
+});
 
 boot();
