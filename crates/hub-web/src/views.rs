@@ -78,6 +78,8 @@ pub fn widget_page(state: &AppState, session: &WidgetSession) -> Result<String, 
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorPage<'a> {
+    /// "This page isn't available" for 404/410 (unknown or expired links), else the generic one.
+    heading_key: &'static str,
     message: &'a str,
     status_line: String,
     t: Messages,
@@ -88,6 +90,11 @@ struct ErrorPage<'a> {
 pub fn error_page(status: u16, message: &str) -> String {
     let t = Messages::new("en");
     ErrorPage {
+        heading_key: if matches!(status, 404 | 410) {
+            "page.notFoundHeading"
+        } else {
+            "page.errorHeading"
+        },
         message,
         status_line: t.format("page.errorStatus", &[("status", &status.to_string())]),
         t,
@@ -134,6 +141,8 @@ struct DemoPage {
     jobs: Vec<(&'static str, &'static str)>,
     languages: Vec<(&'static str, &'static str)>,
     banks: Vec<&'static str>,
+    /// `(value, label, hint)`: iframe, popup, redirection.
+    modes: Vec<(&'static str, &'static str, &'static str)>,
 }
 
 /// `/demo`: a host page that embeds the widget (strings in the negotiated language).
@@ -169,12 +178,25 @@ pub fn demo_page(accept_language: Option<&str>) -> Result<String, HubError> {
     .into_iter()
     .map(|k| t.text(k))
     .collect();
+    let modes = [
+        ("iframe", "demo.mode.iframe", "demo.mode.iframeHint"),
+        ("popup", "demo.mode.popup", "demo.mode.popupHint"),
+        (
+            "redirection",
+            "demo.mode.redirection",
+            "demo.mode.redirectionHint",
+        ),
+    ]
+    .into_iter()
+    .map(|(v, label, hint)| (v, t.text(label), t.text(hint)))
+    .collect();
     DemoPage {
         language,
         t,
         jobs,
         languages,
         banks,
+        modes,
     }
     .render()
     .map_err(|e| HubError::internal(format!("rendering the demo page failed: {e}")))
@@ -218,6 +240,12 @@ mod tests {
         assert!(err.contains("OAuth Error") && err.contains("Something went wrong"));
         assert!(err.contains("Please wait while we redirect you back to the connect widget."));
         assert!(html.contains("Error 400"), "{html}");
+        assert!(html.contains("Something went wrong"), "{html}");
+        let gone = error_page(404, "This connection link has expired.");
+        assert!(
+            gone.contains("This page isn") && gone.contains("available"),
+            "{gone}"
+        );
         let consent = sandbox_consent_page("/a?x=1&y=2", "/d");
         assert!(
             consent.contains("id=\"authorize\" href=\"/a?x=1&#38;y=2\""),
@@ -232,6 +260,13 @@ mod tests {
         assert!(html.contains("<html lang=\"es\">"), "{html}");
         assert!(html.contains("Demostración de Connect Hub"), "{html}");
         assert!(html.contains("src=\"/static/demo.js\""));
+        assert!(
+            html.contains("src=\"/connect.js\""),
+            "the demo uses the SDK"
+        );
+        for mode in ["iframe", "popup", "redirection"] {
+            assert!(html.contains(&format!("value=\"{mode}\"")), "{mode}");
+        }
         assert!(
             !html.contains("style=") && !html.contains("<style"),
             "no inline styles"
