@@ -176,18 +176,73 @@ impl Drop for HostApp {
     }
 }
 
+/// A host page that loads the embed SDK from the hub (`?hub=`) and records every callback of
+/// every widget in `window.__calls` as `{w, kind, type?, data?}`. `window.__embed(name, url,
+/// mode)` embeds a widget into `#name` (`a` or `b`).
+const SDK_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>SDK host</title>
+<style>body{margin:0;background:#e9edf3;font-family:sans-serif}.box{display:inline-block;vertical-align:top;width:400px;margin:8px;background:#fff}</style>
+</head><body>
+<div id="a" class="box"></div><div id="b" class="box"></div>
+<script>
+  window.__calls = [];
+  var hub = new URLSearchParams(location.search).get('hub');
+  var s = document.createElement('script');
+  s.src = hub + '/connect.js';
+  s.onload = function () { window.__sdkReady = true; };
+  document.head.appendChild(s);
+  window.__embed = function (name, url, mode) {
+    var record = function (kind) {
+      return function (a, b) {
+        var c = { w: name, kind: kind };
+        if (kind === 'event') { c.type = a; c.data = b; } else if (a !== undefined) { c.data = a; }
+        window.__calls.push(JSON.parse(JSON.stringify(c)));
+      };
+    };
+    var h = ConnectHub.embed({
+      widgetUrl: url, container: '#' + name, mode: mode,
+      onSuccess: record('success'), onError: record('error'),
+      onEvent: record('event'), onExit: record('exit'),
+    });
+    window['__h_' + name] = h;
+    if (h.iframe) h.iframe.id = 'widget-' + name;
+  };
+</script>
+</body></html>"#;
+
+/// Stands in for another site inside a widget's iframe: posts a fake success to its parent.
+const FAKE_WIDGET_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Fake</title></head><body>
+<p id="fake">fake widget</p>
+<script>
+  parent.postMessage({ type: 'connect/memberConnected', metadata: { connectionId: 'FAKE-FRAME' } }, '*');
+  window.__posted = true;
+</script>
+</body></html>"#;
+
+/// Where redirection mode sends the browser back (`redirectUri`).
+const RETURN_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Back in the app</title></head>
+<body><h1 id="back-in-app">Back in the app</h1></body></html>"#;
+
+fn html(body: &'static str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body)
+}
+
 pub fn spawn_host() -> HostApp {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let server = HttpServer::new(|| {
-        App::new().route(
-            "/host",
-            web::get().to(|| async {
-                HttpResponse::Ok()
-                    .content_type("text/html; charset=utf-8")
-                    .body(HOST_PAGE)
-            }),
-        )
+        App::new()
+            .route("/host", web::get().to(|| async { html(HOST_PAGE) }))
+            .route("/sdk", web::get().to(|| async { html(SDK_PAGE) }))
+            .route(
+                "/fake-widget",
+                web::get().to(|| async { html(FAKE_WIDGET_PAGE) }),
+            )
+            .route("/return", web::get().to(|| async { html(RETURN_PAGE) }))
     })
     .workers(1)
     .listen(listener)
@@ -275,7 +330,12 @@ where
         client,
         hub,
         host,
-        http: reqwest::Client::new(),
+        // No idle pooling: the hub closes idle keep-alive connections, and a request racing
+        // that close fails with IncompleteMessage.
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("http client"),
         profile,
         _driver: driver,
         width: options.width.unwrap_or(440),
@@ -463,6 +523,71 @@ impl Ctx {
             Err(_) => String::new(),
         };
         format!("widget step {step:?}, showing:\n{view}")
+    }
+}
+
+impl Ctx {
+    /// Saves a screenshot of the whole browser window (not entering any frame afterwards).
+    pub async fn screenshot_page(&self, name: &str) {
+        let png = self.client.screenshot().await.expect("screenshot");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("write screenshot");
+    }
+
+    /// A widget URL for `params` with `targetOrigin` = the host app (as the host's server asks).
+    pub async fn widget_url(&self, mut params: Value) -> String {
+        params["targetOrigin"] = json!(self.host.origin);
+        let resp = self
+            .http
+            .post(format!("{}/widgetUrl", self.hub.address))
+            .json(&params)
+            .send()
+            .await
+            .expect("widgetUrl");
+        assert_eq!(resp.status(), 200);
+        let body: Value = resp.json().await.expect("json");
+        body["widgetUrl"].as_str().expect("widgetUrl").to_owned()
+    }
+
+    /// The current top-level URL.
+    pub async fn url(&self) -> String {
+        self.client.current_url().await.expect("url").to_string()
+    }
+
+    /// Waits until the browser's URL starts with `prefix`; returns it.
+    pub async fn wait_url(&self, prefix: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Ok(url) = self.client.current_url().await
+                && url.as_str().starts_with(prefix)
+            {
+                return url.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the browser never reached {prefix}; it is at {:?}\n{}",
+                self.client.current_url().await.map(|u| u.to_string()),
+                self.debug().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Enters an iframe (from the top) by CSS selector.
+    pub async fn enter(&self, css: &str) {
+        self.client.enter_parent_frame().await.ok();
+        self.client.enter_parent_frame().await.ok();
+        let frame = self.wait_for(css).await;
+        frame.enter_frame().await.expect("enter iframe");
+    }
+
+    /// Runs `script` in the current frame and returns its value.
+    pub async fn js(&self, script: &str) -> Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("running {script}: {e}"))
     }
 }
 

@@ -7,3 +7,5 @@
 mod harness;
 
 mod flows;
+mod redirection;
+mod sdk;
