@@ -44,7 +44,9 @@ export interface EmbedOptions {
   title?: string;
   /** The iframe's height before the widget reports its own. Default 560 (px). */
   initialHeight?: number;
-  /** Text of the link shown when the popup is blocked. */
+  /** Popup blocked: the sentence before the link. Default "Your browser blocked the pop-up window." */
+  blockedText?: string;
+  /** Popup blocked: the link's text. Default "Open the window to connect your account". */
   linkText?: string;
 }
 

@@ -197,6 +197,8 @@
       });
       fallback = document.createElement('p');
       fallback.className = 'connect-hub-fallback';
+      fallback.appendChild(document.createTextNode(
+        (options.blockedText || 'Your browser blocked the pop-up window.') + ' '));
       fallback.appendChild(link);
       container.appendChild(fallback);
     }

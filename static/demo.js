@@ -71,7 +71,10 @@ function selectedMode() {
 }
 
 function syncModeFields() {
-  accessField.hidden = selectedMode() !== 'redirection';
+  const mode = selectedMode();
+  accessField.hidden = mode !== 'redirection';
+  // Say what Start will do, unless something is on show.
+  if (!current && result.hidden) placeholder.textContent = t(`demo.placeholder.${mode}`);
 }
 form.addEventListener('change', syncModeFields);
 
@@ -83,7 +86,7 @@ function reset() {
   popupNote.hidden = true;
   result.hidden = true;
   placeholder.hidden = false;
-  placeholder.textContent = t('demo.widgetPlaceholder');
+  placeholder.textContent = t(`demo.placeholder.${selectedMode()}`);
 }
 
 async function postJson(path, body) {
@@ -129,6 +132,8 @@ function embedWithSdk(mode) {
     widgetUrl: createWidgetUrl,
     container: widgetBox,
     title: t('demo.frameTitle'),
+    blockedText: t('demo.popupBlocked'),
+    linkText: t('demo.popupLink'),
     onEvent(type, metadata) {
       if (type !== 'connect/resize') log(type, metadata);
     },
@@ -151,7 +156,8 @@ function embedWithSdk(mode) {
   });
   current = handle;
   if (handle.iframe) handle.iframe.id = 'widget-frame';
-  if (mode === 'popup') popupNote.hidden = false;
+  // Blocked popups: the SDK's link in widgetBox says so instead.
+  if (mode === 'popup' && handle.popup) popupNote.hidden = false;
 }
 
 document.getElementById('popup-close').addEventListener('click', () => {

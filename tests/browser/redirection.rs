@@ -322,7 +322,17 @@ async fn wrong_password_and_cancel_are_errors() {
             "no retry in a finished redirection"
         );
         assert_eq!(c.text("#return").await, "Continue");
+        assert!(
+            c.text("#return-note").await.contains("in 10 s")
+                || c.text("#return-note").await.contains("in 9 s"),
+            "errors leave more time to read"
+        );
         c.screenshot_page("redirection-error").await;
+        // "Stay on this page" stops the automatic return.
+        c.click("#return-stay").await;
+        c.wait_text("#return-note", "stay here until you press Continue")
+            .await;
+        assert!(c.url().await.starts_with(&c.hub.address));
         c.click("#return").await;
         let url = c.wait_url(&c.host.origin, WAIT).await;
         assert_eq!(url, returned(&c, &id));

@@ -301,6 +301,11 @@ async fn popup_mode_callbacks_blocked_fallback_and_user_close() {
                 link.text().await.unwrap(),
                 "Open the window to connect your account"
             );
+            let note = c.text("#b p.connect-hub-fallback").await;
+            assert!(
+                note.starts_with("Your browser blocked the pop-up window."),
+                "{note}"
+            );
             c.screenshot_page("sdk-popup-blocked").await;
             // The browser allows it now (a click): the link opens the popup.
             c.js("window.open = window.__open; return true;").await;
