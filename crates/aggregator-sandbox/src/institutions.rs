@@ -1,8 +1,7 @@
 //! The sandbox's test banks and how each one behaves.
 
 use hub_core::aggregator::{AggregatorInstitution, CredentialField, FieldKind, LoginForm};
-use hub_core::institution::{AggregatorSupport, Institution};
-use std::collections::BTreeMap;
+use hub_core::institution::{AggregatorBlocks, AggregatorSupport, Institution};
 
 /// The institution block key and aggregator id.
 pub const SANDBOX_ID: &str = "sandbox";
@@ -126,7 +125,7 @@ impl SandboxBank {
             url: Some(SANDBOX_BANK_URL.to_owned()),
             is_test_bank: true,
             routing_numbers,
-            aggregators: BTreeMap::from([(SANDBOX_ID.to_owned(), block)]),
+            aggregators: AggregatorBlocks::from([(SANDBOX_ID.to_owned(), block)]),
         }
     }
 }

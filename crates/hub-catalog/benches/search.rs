@@ -79,9 +79,7 @@ fn benches(c: &mut Criterion) {
     };
     let page = Page::default();
 
-    // Rough heap held by the `Institution` records (strings, keyword vectors, and one BTreeMap
-    // leaf node per institution with blocks: 11 × (String key + AggregatorSupport) + header).
-    let leaf_node = 11 * (24 + std::mem::size_of::<AggregatorSupport>()) + 16;
+    // Rough heap held by the `Institution` records (strings, keyword vectors, aggregator blocks).
     let records: usize = catalog
         .iter()
         .map(|i| {
@@ -89,15 +87,7 @@ fn benches(c: &mut Criterion) {
                 + i.name.capacity()
                 + i.keywords.capacity() * 24
                 + i.keywords.iter().map(String::capacity).sum::<usize>()
-                + if i.aggregators.is_empty() {
-                    0
-                } else {
-                    leaf_node
-                }
-                + i.aggregators
-                    .iter()
-                    .map(|(k, b)| k.capacity() + b.id.capacity())
-                    .sum::<usize>()
+                + i.aggregators.heap_bytes()
         })
         .sum::<usize>()
         + catalog.len() * std::mem::size_of::<hub_core::institution::Institution>();

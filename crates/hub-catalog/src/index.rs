@@ -97,8 +97,6 @@ pub(crate) struct TextIndex {
     pub(crate) bigram_keys: Vec<u64>,
     /// Bigram → name-token ids, sorted by (length, id) so a length window is a binary search.
     pub(crate) bigram_postings: Postings,
-    /// All name-token ids sorted by (length, id): the fallback scan when bigrams cannot filter.
-    pub(crate) name_tokens_by_len: Vec<u32>,
     /// Distinct padded bigrams of each name token (0 for keyword-only tokens), capped at 255:
     /// a candidate within `d` edits shares at least `distinct − 3d` of them with the query word.
     pub(crate) token_bigrams: Vec<u8>,
@@ -138,7 +136,6 @@ impl TextIndex {
         let mut name_lists = Vec::with_capacity(tokens.len());
         let mut keyword_lists = Vec::with_capacity(tokens.len());
         let mut bigram_lists: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
-        let mut name_tokens_by_len = Vec::new();
         let mut token_bigrams = Vec::with_capacity(name_lists.capacity());
         let mut chars = Vec::new();
         let mut distinct = Vec::new();
@@ -152,7 +149,6 @@ impl TextIndex {
                 for_each_bigram(&chars, |key| distinct.push(key));
                 distinct.sort_unstable();
                 distinct.dedup();
-                name_tokens_by_len.push(id as u32);
                 for_each_bigram(&chars, |key| {
                     let list = bigram_lists.entry(key).or_default();
                     if list.last() != Some(&(id as u32)) {
@@ -166,8 +162,6 @@ impl TextIndex {
         }
         vocab.shrink();
         let by_len = |list: &mut Vec<u32>| list.sort_by_key(|&id| (token_chars[id as usize], id));
-        by_len(&mut name_tokens_by_len);
-        name_tokens_by_len.shrink_to_fit();
         let bigram_keys: Vec<u64> = bigram_lists.keys().copied().collect();
         let bigram_postings = Postings::from_lists(bigram_lists.into_values().map(|mut list| {
             by_len(&mut list);
@@ -180,7 +174,6 @@ impl TextIndex {
             keyword_postings: Postings::from_lists(keyword_lists),
             bigram_keys,
             bigram_postings,
-            name_tokens_by_len,
             token_bigrams,
         }
     }
@@ -224,7 +217,6 @@ impl TextIndex {
             + self.keyword_postings.heap_bytes()
             + self.bigram_keys.capacity() * 8
             + self.bigram_postings.heap_bytes()
-            + self.name_tokens_by_len.capacity() * 4
             + self.token_bigrams.capacity()
     }
 }

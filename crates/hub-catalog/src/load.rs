@@ -3,9 +3,8 @@
 
 use crate::catalog::CountryMap;
 use crate::error::CatalogError;
-use hub_core::institution::{AggregatorSupport, Institution};
+use hub_core::institution::{AggregatorBlocks, AggregatorSupport, Institution};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 /// Block key under which demo banks are listed; they route to the sandbox aggregator.
 pub const SANDBOX_BLOCK_KEY: &str = "sandbox";
@@ -96,7 +95,7 @@ pub fn load_banks_jsonl_with_countries(
             url: None,
             is_test_bank: true,
             routing_numbers: Vec::new(),
-            aggregators: BTreeMap::from([(SANDBOX_BLOCK_KEY.to_owned(), block.clone())]),
+            aggregators: AggregatorBlocks::from([(SANDBOX_BLOCK_KEY.to_owned(), block.clone())]),
         });
     }
     Ok((institutions, countries))

@@ -196,7 +196,7 @@ mod tests {
             aggregators: blocks
                 .iter()
                 .map(|(k, b)| ((*k).to_owned(), b.clone()))
-                .collect::<BTreeMap<_, _>>(),
+                .collect(),
         }
     }
 

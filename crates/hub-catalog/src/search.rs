@@ -272,34 +272,33 @@ impl Catalog {
         s.bigrams.dedup();
         let word_bigrams = s.bigrams.len();
 
+        // A word of `len` characters has `len + 1` padded bigram occurrences and an edit
+        // destroys at most three, so with `len + 1 > 3·max` (always true for the typo budget
+        // of `max_typos`) every candidate shares at least one bigram with the word: the
+        // bigram postings are always a complete candidate set, never a scan of the vocabulary.
+        debug_assert!(len + 1 > slack);
         s.token_touched.clear();
-        if word_bigrams <= slack {
-            s.token_touched.extend_from_slice(text.length_window(
-                &text.name_tokens_by_len,
-                min_len,
-                max_len,
-            ));
-        } else {
-            let generation = next_generation(&mut s.token_generation, &mut s.token_slots);
-            for b in 0..word_bigrams {
-                let window = text.length_window(text.bigram_tokens(s.bigrams[b]), min_len, max_len);
-                for &token in window {
-                    let entry = &mut s.token_slots[token as usize];
-                    if stamp_of(*entry) != generation {
-                        *entry = slot(generation, 1);
-                        s.token_touched.push(token);
-                    } else {
-                        *entry += 1;
-                    }
+        let generation = next_generation(&mut s.token_generation, &mut s.token_slots);
+        for b in 0..word_bigrams {
+            let window = text.length_window(text.bigram_tokens(s.bigrams[b]), min_len, max_len);
+            for &token in window {
+                let entry = &mut s.token_slots[token as usize];
+                if stamp_of(*entry) != generation {
+                    *entry = slot(generation, 1);
+                    s.token_touched.push(token);
+                } else {
+                    *entry += 1;
                 }
             }
-            let slots = &s.token_slots;
-            let token_bigrams = &text.token_bigrams;
-            s.token_touched.retain(|&t| {
-                let needed = word_bigrams.max(usize::from(token_bigrams[t as usize])) - slack;
-                value_of(slots[t as usize]) as usize >= needed.max(1)
-            });
         }
+        let slots = &s.token_slots;
+        let token_bigrams = &text.token_bigrams;
+        s.token_touched.retain(|&t| {
+            let needed = word_bigrams
+                .max(usize::from(token_bigrams[t as usize]))
+                .saturating_sub(slack);
+            value_of(slots[t as usize]) as usize >= needed.max(1)
+        });
 
         let ascii_word = word.is_ascii();
         for k in 0..s.token_touched.len() {

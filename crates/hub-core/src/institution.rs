@@ -3,6 +3,7 @@
 use crate::job::JobType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::fmt;
 
 /// One aggregator's support for an institution (`institution.mx`, `institution.sandbox`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,7 +68,137 @@ pub struct Institution {
     pub routing_numbers: Vec<String>,
     /// Aggregator key (`mx`, `sophtron`, `sandbox`, …) → support block.
     #[serde(flatten)]
-    pub aggregators: BTreeMap<String, AggregatorSupport>,
+    pub aggregators: AggregatorBlocks,
+}
+
+/// Aggregator key → support block, ordered by key: a map like `BTreeMap<String,
+/// AggregatorSupport>` (same iteration order, same JSON: an object keyed by aggregator) stored
+/// as one exact-size sorted vector. Institutions have one or two blocks; a B-tree node per
+/// institution cost ~600 bytes, this costs the entries themselves.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct AggregatorBlocks(Vec<(String, AggregatorSupport)>);
+
+impl AggregatorBlocks {
+    pub fn new() -> Self {
+        AggregatorBlocks(Vec::new())
+    }
+
+    fn position(&self, key: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(key))
+    }
+
+    pub fn get(&self, key: &str) -> Option<&AggregatorSupport> {
+        self.position(key).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_ok()
+    }
+
+    /// Inserts or replaces; returns the replaced block.
+    pub fn insert(&mut self, key: String, block: AggregatorSupport) -> Option<AggregatorSupport> {
+        match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, block)),
+            Err(i) => {
+                self.0.insert(i, (key, block));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &str) -> Option<AggregatorSupport> {
+        self.position(key).ok().map(|i| self.0.remove(i).1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// (key, block) pairs in key order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&String, &AggregatorSupport)> {
+        self.0.iter().map(|(k, b)| (k, b))
+    }
+
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &AggregatorSupport> {
+        self.0.iter().map(|(_, b)| b)
+    }
+
+    /// Heap bytes held (entries and their strings), for memory estimates.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.capacity() * std::mem::size_of::<(String, AggregatorSupport)>()
+            + self
+                .0
+                .iter()
+                .map(|(k, b)| k.capacity() + b.id.capacity())
+                .sum::<usize>()
+    }
+}
+
+impl fmt::Debug for AggregatorBlocks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<(String, AggregatorSupport)> for AggregatorBlocks {
+    /// Like collecting into a `BTreeMap`: sorted by key, a later duplicate key wins.
+    fn from_iter<I: IntoIterator<Item = (String, AggregatorSupport)>>(iter: I) -> Self {
+        let mut entries: Vec<(String, AggregatorSupport)> = iter.into_iter().collect();
+        // Stable sort keeps insertion order among equal keys; keep the last of each run.
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut out: Vec<(String, AggregatorSupport)> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match out.last_mut() {
+                Some(last) if last.0 == entry.0 => *last = entry,
+                _ => out.push(entry),
+            }
+        }
+        out.shrink_to_fit();
+        AggregatorBlocks(out)
+    }
+}
+
+impl<const N: usize> From<[(String, AggregatorSupport); N]> for AggregatorBlocks {
+    fn from(entries: [(String, AggregatorSupport); N]) -> Self {
+        entries.into_iter().collect()
+    }
+}
+
+impl From<BTreeMap<String, AggregatorSupport>> for AggregatorBlocks {
+    fn from(map: BTreeMap<String, AggregatorSupport>) -> Self {
+        map.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a AggregatorBlocks {
+    type Item = (&'a String, &'a AggregatorSupport);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, AggregatorSupport)>,
+        fn(&'a (String, AggregatorSupport)) -> (&'a String, &'a AggregatorSupport),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, b)| (k, b))
+    }
+}
+
+impl Serialize for AggregatorBlocks {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for AggregatorBlocks {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        BTreeMap::<String, AggregatorSupport>::deserialize(deserializer).map(AggregatorBlocks::from)
+    }
 }
 
 #[derive(Deserialize)]
@@ -91,7 +222,7 @@ struct RawInstitution {
 impl TryFrom<RawInstitution> for Institution {
     type Error = String;
     fn try_from(raw: RawInstitution) -> Result<Self, Self::Error> {
-        let mut aggregators = BTreeMap::new();
+        let mut aggregators = Vec::new();
         for (key, value) in raw.rest {
             let is_block = value
                 .as_object()
@@ -99,9 +230,11 @@ impl TryFrom<RawInstitution> for Institution {
             if is_block {
                 let block: AggregatorSupport = serde_json::from_value(value)
                     .map_err(|e| format!("institution {}: block \"{key}\": {e}", raw.id))?;
-                aggregators.insert(key, block);
+                aggregators.push((key, block));
             }
         }
+        // `rest` is a BTreeMap: keys arrive sorted and distinct.
+        let aggregators: AggregatorBlocks = aggregators.into_iter().collect();
         Ok(Institution {
             id: raw.id,
             name: raw.name,
@@ -170,6 +303,51 @@ mod tests {
             &[JobType::AccountNumber, JobType::TransactionHistory],
             SupportLevel::Full
         ));
+    }
+
+    #[test]
+    fn blocks_serialize_flat_and_round_trip_like_a_sorted_map() {
+        let json = r#"{"id":"i","name":"I","sophtron":{"id":"s","supports_oauth":true},
+          "mx":{"id":"m","supports_aggregation":true}}"#;
+        let inst: Institution = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            inst.aggregators.keys().collect::<Vec<_>>(),
+            ["mx", "sophtron"]
+        );
+        let out = serde_json::to_value(&inst).unwrap();
+        assert_eq!(out["mx"]["id"], "m");
+        assert_eq!(out["sophtron"]["supports_oauth"], true);
+        let back: Institution = serde_json::from_value(out).unwrap();
+        assert_eq!(back, inst);
+        // Same JSON as the BTreeMap it replaces.
+        let map: BTreeMap<String, AggregatorSupport> = inst
+            .aggregators
+            .iter()
+            .map(|(k, b)| (k.clone(), b.clone()))
+            .collect();
+        assert_eq!(
+            serde_json::to_string(&map).unwrap(),
+            serde_json::to_string(&inst.aggregators).unwrap()
+        );
+        let mut blocks = AggregatorBlocks::new();
+        let block = inst.block("mx").unwrap().clone();
+        assert!(blocks.insert("z".into(), block.clone()).is_none());
+        assert!(blocks.insert("a".into(), block.clone()).is_none());
+        assert!(blocks.insert("a".into(), block.clone()).is_some());
+        assert_eq!(blocks.keys().collect::<Vec<_>>(), ["a", "z"]);
+        let dup: AggregatorBlocks = [
+            ("k".to_owned(), block.clone()),
+            (
+                "k".to_owned(),
+                AggregatorSupport {
+                    id: "last".into(),
+                    ..block
+                },
+            ),
+        ]
+        .into();
+        assert_eq!(dup.len(), 1);
+        assert_eq!(dup.get("k").unwrap().id, "last");
     }
 
     #[test]
