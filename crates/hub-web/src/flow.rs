@@ -10,7 +10,7 @@ use hub_core::aggregator::{
     Aggregator, ConnectionState, CredentialValue, Environment, InboundRequest, LoginForm,
     LoginInput, StartRequest, WebhookOutcome,
 };
-use hub_core::institution::Institution;
+use hub_core::institution::{Institution, InstitutionSummary};
 use hub_core::status::ChallengeAnswer;
 use hub_core::widget::WidgetParams;
 use hub_core::{AggregatorId, ConnectionId, ErrorCode, HubError, StoreExt};
@@ -185,19 +185,15 @@ pub fn with_filter<T>(
     f(&filter)
 }
 
+/// One page of search results, summarised straight from the catalogue (no record clones).
 pub fn search(
     state: &AppState,
     session: &WidgetSession,
     query: &str,
     page: Page,
-) -> Vec<Institution> {
+) -> Vec<InstitutionSummary> {
     with_filter(state, session, |filter| {
-        state
-            .catalog()
-            .search(query, filter, page)
-            .into_iter()
-            .cloned()
-            .collect()
+        summaries(state.catalog().search(query, filter, page))
     })
 }
 
@@ -206,26 +202,28 @@ pub fn search_routing_number(
     session: &WidgetSession,
     routing_number: &str,
     page: Page,
-) -> Vec<Institution> {
+) -> Vec<InstitutionSummary> {
     with_filter(state, session, |filter| {
-        state
-            .catalog()
-            .search_routing_number(routing_number, filter, page)
-            .into_iter()
-            .cloned()
-            .collect()
+        summaries(
+            state
+                .catalog()
+                .search_routing_number(routing_number, filter, page),
+        )
     })
 }
 
-pub fn recommended(state: &AppState, session: &WidgetSession) -> Vec<Institution> {
+pub fn recommended(state: &AppState, session: &WidgetSession) -> Vec<InstitutionSummary> {
     with_filter(state, session, |filter| {
-        state
-            .catalog()
-            .recommended(&state.preferences().recommended_institutions, filter)
-            .into_iter()
-            .cloned()
-            .collect()
+        summaries(
+            state
+                .catalog()
+                .recommended(&state.preferences().recommended_institutions, filter),
+        )
     })
+}
+
+fn summaries(list: Vec<&Institution>) -> Vec<InstitutionSummary> {
+    list.into_iter().map(InstitutionSummary::from).collect()
 }
 
 /// The aggregator serving `block_key` for this institution: test banks go to a test
@@ -279,7 +277,7 @@ pub async fn select_institution(
         ));
     }
     let not_found = || HubError::not_found(format!("Institution \"{ucp_id}\" was not found"));
-    let institution = state.catalog().get(ucp_id).ok_or_else(not_found)?.clone();
+    let institution = state.catalog().get(ucp_id).ok_or_else(not_found)?;
     if institution.is_test_bank && !include_test_banks(state) {
         return Err(not_found());
     }
@@ -301,7 +299,7 @@ pub async fn select_institution(
             let decision = state
             .with_rng(|rng| {
                 hub_catalog::route(
-                    &institution,
+                    institution,
                     &jobs,
                     state.preferences(),
                     &supported,
@@ -318,7 +316,7 @@ pub async fn select_institution(
                     ),
                 )
             })?;
-            let aggregator = aggregator_for_block(state, &institution, &decision.block_key)
+            let aggregator = aggregator_for_block(state, institution, &decision.block_key)
                 .ok_or_else(|| {
                     HubError::new(
                         ErrorCode::Unsupported,

@@ -9,7 +9,6 @@ use actix_web::{HttpResponse, get, web};
 use hub_catalog::Page;
 use hub_core::HubError;
 use hub_core::aggregator::{FieldKind, LoginForm};
-use hub_core::institution::{Institution, InstitutionSummary};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -51,17 +50,13 @@ fn parse_count(
     Ok(n)
 }
 
-fn summaries(list: &[Institution]) -> Vec<InstitutionSummary> {
-    list.iter().map(InstitutionSummary::from).collect()
-}
-
 #[get("/institutions/recommended")]
 pub async fn recommended(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
 ) -> HttpResponse {
     let list = flow::recommended(&state, &session);
-    no_store(HttpResponse::Ok()).json(summaries(&list))
+    no_store(HttpResponse::Ok()).json(list)
 }
 
 /// `GET /institutions?search=…` or `?routingNumber=…` (9 digits), with `page`/`pageSize`.
@@ -107,7 +102,7 @@ pub async fn search(
             );
         }
     };
-    Ok(no_store(HttpResponse::Ok()).json(summaries(&list)))
+    Ok(no_store(HttpResponse::Ok()).json(list))
 }
 
 /// Selecting an institution routes it to an aggregator and records both in the session.
