@@ -318,8 +318,13 @@ async fn links_expire_and_statuses_are_kept_only_for_the_retention() {
         .send()
         .await
         .unwrap();
-    assert_eq!(page.status(), 404);
-    assert!(page.text().await.unwrap().contains("expired"));
+    assert_eq!(page.status(), 410);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("This connection link has expired"), "{html}");
+    let back = format!(
+        "id=\"return-to-app\" href=\"http://localhost:9999/done?state=abc&#38;redirectionId={id}\""
+    );
+    assert!(html.contains(&back), "a way back to the app: {html}");
     tokio::time::sleep(Duration::from_millis(2200)).await;
     let (code, _, _) = status(&app, &id).await;
     assert_eq!(code, 404, "gone after the retention");
@@ -572,4 +577,86 @@ async fn the_status_api_is_authenticated_like_widget_url() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+}
+
+#[tokio::test]
+async fn reloading_the_link_keeps_the_session_and_its_connection() {
+    let app = fast_app().await;
+    let (_, created) = create(&app, &body(json!({}))).await;
+    let link = created["redirectionLink"].as_str().unwrap().to_owned();
+    let w = open_link(&app, &link).await;
+    w.select("sandbox_mfa_question").await;
+    let (_, m) = w
+        .create_member("sandbox_mfa_question", "user_good", "pass_good")
+        .await;
+    let guid = m["member"]["guid"].as_str().unwrap().to_owned();
+    let reload = app
+        .client
+        .get(&link)
+        .header("Cookie", &w.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 200);
+    assert_eq!(
+        session_cookie(&reload).as_deref(),
+        Some(w.cookie.as_str()),
+        "the same session"
+    );
+    let (_, session) = w.get_json("/session").await;
+    assert_eq!(session["currentConnectionId"], guid.as_str());
+    // Without the cookie (another browser) the link starts a fresh session.
+    let other = app.client.get(&link).send().await.unwrap();
+    assert_ne!(session_cookie(&other).as_deref(), Some(w.cookie.as_str()));
+}
+
+#[tokio::test]
+async fn same_window_oauth_in_the_same_browser_returns_to_the_widget() {
+    let app = fast_app().await;
+    let (_, created) = create(&app, &body(json!({}))).await;
+    let w = open_link(&app, created["redirectionLink"].as_str().unwrap()).await;
+    w.select("sandbox_oauth").await;
+    let (_, m) = w
+        .send_json(
+            reqwest::Method::POST,
+            "/members",
+            &json!({"institution_guid": "sandbox_oauth"}),
+        )
+        .await;
+    let window = m["member"]["oauth_window_uri"].as_str().unwrap().to_owned();
+    let page = app
+        .client
+        .get(&window)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "id=\"deny\" href=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let href = page[start..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&");
+    let resp = app
+        .client
+        .get(&href)
+        .header("Cookie", &w.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        resp.headers().get("location").unwrap(),
+        "/widget/resume",
+        "the widget explains the denial"
+    );
+    let resume = w.get("/widget/resume").await;
+    assert_eq!(resume.status(), 200);
+    let (_, s, _) = status(&app, created["redirectionId"].as_str().unwrap()).await;
+    assert_eq!(s["status"], "error");
+    assert_eq!(s["error"]["code"], "denied");
 }

@@ -185,6 +185,22 @@ fn is_cross_site(req: &HttpRequest, base_url: &str) -> bool {
     }
 }
 
+/// The session named by the request's cookie, if there is a live one (no error otherwise).
+pub async fn from_request(state: &AppState, req: &HttpRequest) -> Option<WidgetSession> {
+    let id = req
+        .cookie(&state.settings().cookie.name)?
+        .value()
+        .to_owned();
+    if !plausible_session_id(&id) {
+        return None;
+    }
+    let session: WidgetSession = state.store().get_json(&session_key(&id)).await.ok()??;
+    let expired = session
+        .auth_expires_at
+        .is_some_and(|exp| exp < hub_core::unix_now());
+    (!expired).then_some(session)
+}
+
 /// Extracts the caller's widget session (401 when missing or expired).
 pub struct CurrentSession(pub WidgetSession);
 

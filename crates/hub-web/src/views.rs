@@ -104,6 +104,26 @@ pub fn error_page(status: u16, message: &str) -> String {
 }
 
 #[derive(Template)]
+#[template(path = "link_expired.html")]
+struct LinkExpiredPage<'a> {
+    t: Messages,
+    return_url: &'a str,
+}
+
+/// An expired redirection link, with a way back to the app (which then reads the `expired`
+/// status).
+pub fn link_expired_page(language: &str, return_url: &str) -> String {
+    LinkExpiredPage {
+        t: Messages::new(language),
+        return_url,
+    }
+    .render()
+    .unwrap_or_else(|_| {
+        "<!doctype html><title>Expired</title><h1>This connection link has expired</h1>".to_owned()
+    })
+}
+
+#[derive(Template)]
 #[template(path = "oauth_result.html")]
 struct OauthResultPage {
     connected: bool,

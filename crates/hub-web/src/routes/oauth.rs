@@ -77,14 +77,24 @@ pub async fn redirect_from(
         Ok(record) => {
             // Redirection mode runs OAuth in the same window: carry on from here.
             if let Some(id) = &record.redirection_id {
-                let next = if record.state.status.is_terminal() {
-                    format!("/redirection/{id}/return")
+                // This browser holds the widget session: let the widget show the outcome (a
+                // denial explained) and return by itself. Another browser goes straight on
+                // to the host once the outcome is final.
+                let owns = crate::session::from_request(&state, &req)
+                    .await
+                    .is_some_and(|s| s.connection.as_ref() == Some(&record.connection_id));
+                let next = if owns {
+                    Some("/widget/resume".to_owned())
+                } else if record.state.status.is_terminal() {
+                    Some(format!("/redirection/{id}/return"))
                 } else {
-                    "/widget/resume".to_owned()
+                    None
                 };
-                return HttpResponse::SeeOther()
-                    .insert_header((actix_web::http::header::LOCATION, next))
-                    .finish();
+                if let Some(next) = next {
+                    return HttpResponse::SeeOther()
+                        .insert_header((actix_web::http::header::LOCATION, next))
+                        .finish();
+                }
             }
             (
                 StatusCode::OK,

@@ -198,30 +198,33 @@ pub async fn open(
         .await
         .map_err(ApiError::page)?;
     let now = hub_core::unix_now();
-    match record.effective_status(now) {
-        RedirectionStatus::Expired => {
-            return Err(ApiError::page(HubError::new(
-                ErrorCode::NotFound,
-                "This connection link has expired. Go back to the app and start again.",
-            )));
-        }
-        s if s.is_final() => {
-            return Ok(see_other(&redirection::return_url(
-                &record.redirect_uri,
-                &record.id,
-            )));
-        }
-        _ => {}
-    }
-    let record = redirection::mark_started(&state, &record.id)
-        .await
-        .map_err(ApiError::page)?;
     let language = views::negotiate_language(
         record.params.language.as_deref(),
         req.headers()
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok()),
     );
+    let return_url = redirection::return_url(&record.redirect_uri, &record.id);
+    match record.effective_status(now) {
+        RedirectionStatus::Expired => {
+            let mut builder = HttpResponse::Gone();
+            views::with_page_headers(&mut builder);
+            return Ok(builder
+                .content_type("text/html; charset=utf-8")
+                .body(views::link_expired_page(language, &return_url)));
+        }
+        s if s.is_final() => return Ok(see_other(&return_url)),
+        _ => {}
+    }
+    // A reload in the same browser continues the session it already has.
+    if let Some(existing) = session::from_request(&state, &req).await
+        && existing.redirection_id.as_deref() == Some(record.id.as_str())
+    {
+        return super::widget::session_page(&state, &existing).await;
+    }
+    let record = redirection::mark_started(&state, &record.id)
+        .await
+        .map_err(ApiError::page)?;
     let mut session = WidgetSession::new(record.params.clone(), language.to_owned(), None);
     session.redirection_id = Some(record.id.clone());
     session.country = record.country.clone();
