@@ -253,7 +253,9 @@ function returnControls(outcome) {
     announce(t('return.stopped'));
     go.focus();
   }, 'link', { id: 'return-stay' });
-  const go = button(t('return.continue'), () => goBack(session.returnUrl), 'primary wide', { id: 'return' });
+  // Name where the button goes (the host of redirectUri) when the hub knows it.
+  const label = session.returnHost ? t('return.to', { host: session.returnHost }) : t('return.continue');
+  const go = button(label, () => goBack(session.returnUrl), 'primary wide', { id: 'return' });
   clearTimeout(returnTimer);
   const tick = () => {
     left -= 1;

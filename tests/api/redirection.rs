@@ -139,6 +139,7 @@ async fn a_credential_connection_succeeds_and_returns_to_the_host() {
     assert_eq!(session["redirectionId"], id.as_str());
     assert_eq!(session["language"], "es");
     assert_eq!(session["returnUrl"], format!("/redirection/{id}/return"));
+    assert_eq!(session["returnHost"], "localhost");
     let (_, s, _) = status(&app, &id).await;
     assert_eq!(s["status"], "in_progress");
 

@@ -75,7 +75,7 @@ fn fast(s: &mut connect_hub::settings::Settings) {
     s.web.redirection.min_poll_interval = Duration::ZERO;
 }
 
-/// Plain login at 320 px: success screen, Continue, back on the host's page with its query;
+/// Plain login at 320 px: success screen, the return button, back on the host's page with its query;
 /// the status API has the connection and a signed webhook arrived.
 #[tokio::test]
 async fn credentials_at_320px_return_to_the_app_and_the_webhook_is_signed() {
@@ -132,7 +132,7 @@ async fn credentials_at_320px_return_to_the_app_and_the_webhook_is_signed() {
                     .is_displayed()
                     .await
                     .unwrap(),
-                "the outcome screen offers Continue only"
+                "the outcome screen offers only the return button"
             );
             c.screenshot_page("redirection-320-connected").await;
             c.click("#return").await;
@@ -321,7 +321,7 @@ async fn wrong_password_and_cancel_are_errors() {
             c.client.find(Locator::Css("#retry")).await.is_err(),
             "no retry in a finished redirection"
         );
-        assert_eq!(c.text("#return").await, "Continue");
+        assert_eq!(c.text("#return").await, "Return to 127.0.0.1", "the button names the app's host");
         assert!(
             c.text("#return-note").await.contains("in 10 s")
                 || c.text("#return-note").await.contains("in 9 s"),
@@ -330,7 +330,7 @@ async fn wrong_password_and_cancel_are_errors() {
         c.screenshot_page("redirection-error").await;
         // "Stay on this page" stops the automatic return.
         c.click("#return-stay").await;
-        c.wait_text("#return-note", "stay here until you press Continue")
+        c.wait_text("#return-note", "stay here until you press the button above")
             .await;
         assert!(c.url().await.starts_with(&c.hub.address));
         c.click("#return").await;

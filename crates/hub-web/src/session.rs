@@ -51,6 +51,10 @@ pub struct WidgetSession {
     /// Limits the institution list (redirection `country`).
     #[serde(default)]
     pub country: Option<String>,
+    /// Redirection mode: the host the user goes back to (from `redirectUri`), for the
+    /// return button's label.
+    #[serde(default)]
+    pub return_host: Option<String>,
 }
 
 pub fn session_key(id: &str) -> String {
@@ -87,6 +91,7 @@ impl WidgetSession {
             redirection_id: None,
             access_mode: Some(hub_core::aggregator::AccessMode::Multiple),
             country: None,
+            return_host: None,
         }
     }
 

@@ -228,6 +228,9 @@ pub async fn open(
     let mut session = WidgetSession::new(record.params.clone(), language.to_owned(), None);
     session.redirection_id = Some(record.id.clone());
     session.country = record.country.clone();
+    session.return_host = url::Url::parse(&record.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
     session.access_mode = match record.access_mode {
         AccessModeRequest::Single => Some(AccessMode::Single),
         AccessModeRequest::Multiple => Some(AccessMode::Multiple),

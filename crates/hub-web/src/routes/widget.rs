@@ -188,6 +188,7 @@ pub fn session_json(state: &AppState, session: &WidgetSession) -> Value {
         "redirectionId": session.redirection_id,
         "returnUrl": session.redirection_id.as_ref().map(|id| format!("/redirection/{id}/return")),
         "accessMode": session.access_mode,
+        "returnHost": session.return_host,
         "needsAccessModeChoice": session.redirection_id.is_some() && session.access_mode.is_none(),
     })
 }
