@@ -14,6 +14,7 @@ mod data;
 mod flows;
 mod mx;
 mod redirection;
+mod robustness;
 mod routing;
 mod scale_out;
 mod search;
