@@ -159,6 +159,9 @@ pub(crate) struct CompiledFilter {
     include_test_banks: bool,
     country: Option<u16>,
     matches_nothing: bool,
+    /// Every institution of the catalogue passes (the common case: one aggregator, no
+    /// hidden ids, no country): `eligible` is then `true` without looking at anything.
+    pub(crate) accepts_all: bool,
 }
 
 thread_local! {
@@ -185,6 +188,10 @@ pub struct Catalog {
     pub(crate) first_token: Vec<u32>,
     /// (9-digit routing number, tie rank), sorted.
     routing: Vec<(u32, u32)>,
+    /// The distinct sets of (block key, capabilities) institutions have, sorted: a filter
+    /// that finds a usable block in each set accepts every institution.
+    block_sets: Vec<Vec<(u8, u8)>>,
+    has_test_banks: bool,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -318,6 +325,28 @@ impl Catalog {
         routing.sort_unstable();
         routing.dedup();
         blocks.shrink_to_fit();
+        let mut block_sets: Vec<Vec<(u8, u8)>> = meta
+            .iter()
+            .map(|m: &Meta| {
+                let mut set: Vec<(u8, u8)> = Vec::with_capacity(usize::from(m.block_count));
+                if m.block_count > 0 {
+                    set.push((m.first_block.key, m.first_block.caps));
+                    let start = m.more_blocks_start as usize;
+                    set.extend(
+                        blocks[start..start + usize::from(m.block_count) - 1]
+                            .iter()
+                            .map(|b| (b.key, b.caps)),
+                    );
+                }
+                set.sort_unstable();
+                set.dedup();
+                set
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        block_sets.sort_unstable();
+        let has_test_banks = meta.iter().any(|m| m.is_test_bank);
 
         let keywords: Vec<&[String]> = institutions.iter().map(|i| i.keywords.as_slice()).collect();
         let text = TextIndex::build(&names, &keywords);
@@ -344,6 +373,8 @@ impl Catalog {
             text,
             first_token,
             routing,
+            block_sets,
+            has_test_banks,
         })
     }
 
@@ -490,6 +521,18 @@ impl Catalog {
                 Some(found.map_or(u16::MAX, |i| i as u16 + 1))
             }
         };
+        let usable = |key: u8, caps: u8| {
+            let key = usize::from(key);
+            allowed_keys[key / 64] & (1 << (key % 64)) != 0 && caps & required_caps == required_caps
+        };
+        let accepts_all = !matches_nothing
+            && hidden.is_empty()
+            && country.is_none()
+            && (filter.include_test_banks || !self.has_test_banks)
+            && self
+                .block_sets
+                .iter()
+                .all(|set| set.iter().any(|&(key, caps)| usable(key, caps)));
         CompiledFilter {
             allowed_keys,
             required_caps,
@@ -497,10 +540,14 @@ impl Catalog {
             include_test_banks: filter.include_test_banks,
             country,
             matches_nothing,
+            accepts_all,
         }
     }
 
     pub(crate) fn eligible(&self, inst: usize, filter: &CompiledFilter) -> bool {
+        if filter.accepts_all {
+            return true;
+        }
         let meta = self.meta[inst];
         if meta.is_test_bank && !filter.include_test_banks {
             return false;

@@ -68,6 +68,9 @@ pub(crate) struct Scratch {
     token_generation: u32,
     token_touched: Vec<u32>,
     keys: Vec<u64>,
+    /// One-word query: hits go straight into the query slots (coverage is 1 for everyone and
+    /// the best score wins, so the per-word pass and its fold are not needed).
+    direct: bool,
 }
 
 /// Moves to the next generation, clearing the slots on wrap-around so an old stamp can never
@@ -106,6 +109,21 @@ impl Scratch {
 
     /// Records that the current word matched `inst` with `score`; keeps the best per word.
     fn hit(&mut self, inst: u32, score: u16) {
+        if self.direct {
+            // Same result as `end_word` after this word: coverage 1 and the best score. In
+            // the deferred typo pass earlier (higher-scoring) matches keep their value, as
+            // with `end_word(true)`, because every earlier score exceeds every typo score.
+            let generation = self.query_generation;
+            let value = (1 << 24) | u32::from(score);
+            let entry = &mut self.query_slots[inst as usize];
+            if stamp_of(*entry) != generation {
+                *entry = slot(generation, value);
+                self.touched.push(inst);
+            } else if value > value_of(*entry) {
+                *entry = slot(generation, value);
+            }
+            return;
+        }
         let generation = self.word_generation;
         let entry = &mut self.word_slots[inst as usize];
         if stamp_of(*entry) != generation {
@@ -196,16 +214,15 @@ impl Catalog {
 
         let (_, page_end) = page.bounds();
         if word_count == 1 {
+            s.direct = true;
             self.score_word(s, first_word, false);
-            s.end_word(false);
             if self.count_eligible(s, filter, page_end) < page_end {
                 let max = max_typos(s.word_chars.len());
                 if max > 0 {
-                    next_generation(&mut s.word_generation, &mut s.word_slots);
                     self.score_typos(s, first_word, max);
-                    s.end_word(true);
                 }
             }
+            s.direct = false;
         } else {
             for w in 0..word_count {
                 let (a, b) = s.words[w];
@@ -219,6 +236,9 @@ impl Catalog {
 
     /// How many touched institutions pass the filter, counting no further than `enough`.
     fn count_eligible(&self, s: &Scratch, filter: &CompiledFilter, enough: usize) -> usize {
+        if filter.accepts_all {
+            return s.touched.len().min(enough);
+        }
         let mut count = 0;
         for &inst in &s.touched {
             if self.eligible(inst as usize, filter) {
