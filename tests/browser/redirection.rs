@@ -321,7 +321,11 @@ async fn wrong_password_and_cancel_are_errors() {
             c.client.find(Locator::Css("#retry")).await.is_err(),
             "no retry in a finished redirection"
         );
-        assert_eq!(c.text("#return").await, "Return to 127.0.0.1", "the button names the app's host");
+        assert_eq!(
+            c.text("#return").await,
+            "Return to 127.0.0.1",
+            "the button names the app's host"
+        );
         assert!(
             c.text("#return-note").await.contains("in 10 s")
                 || c.text("#return-note").await.contains("in 9 s"),
