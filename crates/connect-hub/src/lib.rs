@@ -16,8 +16,23 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The demo catalogue (see `data/README.md` for its source and licence).
-const DEMO_BANKS: &str = include_str!("../../../data/banks.jsonl");
+/// The demo catalogue (see `data/README.md` for its source and licence), raw-deflate
+/// compressed by `build.rs`: inflated into one short-lived buffer at start-up, so the 3.4 MiB
+/// of text is not kept resident as read-only data after parsing.
+const DEMO_BANKS_DEFLATE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/banks.jsonl.deflate"));
+/// Byte length of the uncompressed demo catalogue.
+const DEMO_BANKS_LEN: &str = include_str!(concat!(env!("OUT_DIR"), "/banks.jsonl.len"));
+
+/// The demo catalogue's text, inflated.
+fn demo_banks_text() -> Result<String, StartupError> {
+    let len: usize = DEMO_BANKS_LEN
+        .trim()
+        .parse()
+        .map_err(|_| StartupError::Catalog("demo catalogue: bad embedded length".into()))?;
+    let bytes = miniz_oxide::inflate::decompress_to_vec_with_limit(DEMO_BANKS_DEFLATE, len)
+        .map_err(|e| StartupError::Catalog(format!("demo catalogue: inflate: {e}")))?;
+    String::from_utf8(bytes).map_err(|e| StartupError::Catalog(format!("demo catalogue: {e}")))
+}
 /// Preferences used when no file is configured.
 const DEFAULT_PREFERENCES: &str = include_str!("../../../config/preferences.json");
 
@@ -239,6 +254,9 @@ pub fn build_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
             .map_err(|e| StartupError::Catalog(format!("catalog.institutions_file {file}: {e}")))?;
         institutions.extend(list);
     }
+    // Kept until the catalogue is built: freeing this large (mmap-ed) buffer earlier would
+    // raise glibc's mmap threshold and put the build's big temporary vectors on the heap.
+    let mut demo_text = String::new();
     if settings.catalog.demo_banks && settings.sandbox.enabled {
         let block = AggregatorSupport {
             id: "sandbox_bank".into(),
@@ -248,14 +266,18 @@ pub fn build_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
             supports_history: true,
             supports_oauth: false,
         };
+        demo_text = demo_banks_text()?;
         let (demo, demo_countries) =
-            hub_catalog::load_banks_jsonl_with_countries(DEMO_BANKS, &block)
+            hub_catalog::load_banks_jsonl_with_countries(&demo_text, &block)
                 .map_err(|e| StartupError::Catalog(format!("demo catalogue: {e}")))?;
         institutions.extend(demo);
         countries.extend(demo_countries);
     }
-    Catalog::build_with_countries(institutions, &countries)
-        .map_err(|e| StartupError::Catalog(e.to_string()))
+    let catalog = Catalog::build_with_countries(institutions, &countries)
+        .map_err(|e| StartupError::Catalog(e.to_string()));
+    drop(countries);
+    drop(demo_text);
+    catalog
 }
 
 pub fn load_preferences(settings: &Settings) -> Result<Preferences, StartupError> {
@@ -376,5 +398,15 @@ mod tests {
             [("HUB__MX__API_SECRET".to_owned(), "x".to_owned())].into();
         let e = Settings::from_sources(None, &env).unwrap_err().to_string();
         assert!(e.contains("api_secret"), "{e}");
+    }
+
+    #[test]
+    fn embedded_demo_catalogue_inflates_to_data_banks_jsonl() {
+        let file = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/banks.jsonl"
+        ))
+        .unwrap();
+        assert!(demo_banks_text().unwrap() == file);
     }
 }

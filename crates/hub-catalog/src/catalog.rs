@@ -216,21 +216,44 @@ impl Catalog {
         institutions: Vec<Institution>,
         countries: &CountryMap,
     ) -> Result<Catalog, CatalogError> {
-        let mut unique: Vec<Institution> = Vec::with_capacity(institutions.len());
-        let mut position: HashMap<String, usize> = HashMap::with_capacity(institutions.len());
-        for institution in institutions {
-            if institution.name.trim().is_empty() {
-                return Err(CatalogError::EmptyName { id: institution.id });
-            }
-            match position.get(&institution.id) {
-                Some(&at) => unique[at] = institution,
-                None => {
-                    position.insert(institution.id.clone(), unique.len());
-                    unique.push(institution);
+        if let Some(empty) = institutions.iter().find(|i| i.name.trim().is_empty()) {
+            return Err(CatalogError::EmptyName {
+                id: empty.id.clone(),
+            });
+        }
+        // A later entry with the same id takes the place of the first one. Found by sorting
+        // positions (no map of cloned ids: fewer small start-up allocations left behind).
+        let mut order: Vec<u32> = (0..institutions.len() as u32).collect();
+        order.sort_unstable_by(|&a, &b| {
+            institutions[a as usize]
+                .id
+                .cmp(&institutions[b as usize].id)
+                .then(a.cmp(&b))
+        });
+        // take[i] = the entry whose value goes to first occurrence i; u32::MAX = dropped.
+        let mut take: Vec<u32> = (0..institutions.len() as u32).collect();
+        for group in
+            order.chunk_by(|&a, &b| institutions[a as usize].id == institutions[b as usize].id)
+        {
+            if let (Some(&first), Some(&last)) = (group.first(), group.last()) {
+                for &later in &group[1..] {
+                    take[later as usize] = u32::MAX;
                 }
+                take[first as usize] = last;
             }
         }
-        drop(position);
+        drop(order);
+        let mut slots: Vec<Option<Institution>> = institutions.into_iter().map(Some).collect();
+        let mut unique: Vec<Institution> =
+            Vec::with_capacity(take.iter().filter(|&&t| t != u32::MAX).count());
+        for &t in &take {
+            if t != u32::MAX
+                && let Some(institution) = slots[t as usize].take()
+            {
+                unique.push(institution);
+            }
+        }
+        drop(slots);
         let institutions = unique;
         let count = institutions.len();
 

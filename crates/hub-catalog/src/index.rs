@@ -5,7 +5,6 @@
 //! index for ~14k institutions stays around a few megabytes and lookups never hash strings.
 
 use crate::normalize::normalize_into;
-use std::collections::BTreeMap;
 
 /// Many strings in one buffer; string `i` is `buf[ends[i-1]..ends[i]]`.
 #[derive(Default)]
@@ -46,13 +45,7 @@ pub(crate) struct Postings {
 }
 
 impl Postings {
-    fn from_lists(lists: impl IntoIterator<Item = Vec<u32>>) -> Postings {
-        let mut offsets = vec![0];
-        let mut items = Vec::new();
-        for list in lists {
-            items.extend_from_slice(&list);
-            offsets.push(items.len() as u32);
-        }
+    fn new(mut offsets: Vec<u32>, mut items: Vec<u32>) -> Postings {
         items.shrink_to_fit();
         offsets.shrink_to_fit();
         Postings { offsets, items }
@@ -104,76 +97,110 @@ pub(crate) struct TextIndex {
 
 impl TextIndex {
     /// `names[i]` and `keywords[i]` belong to institution `i`. Names must already be normalised.
+    ///
+    /// Built from flat vectors sorted once (no map of per-token strings and growing lists), so
+    /// start-up leaves a few large freed buffers rather than ~100k small ones that the allocator
+    /// would keep resident under the long-lived index.
     pub(crate) fn build(names: &StrTable, keywords: &[&[String]]) -> TextIndex {
-        // token → (name institutions, keyword institutions). Institutions are visited in
-        // ascending order, so each list stays sorted and a duplicate is always the last item.
-        let mut tokens: BTreeMap<String, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
-        fn add(list: &mut Vec<u32>, inst: u32) {
-            if list.last() != Some(&inst) {
-                list.push(inst);
-            }
-        }
+        // Normalised keyword text, one entry per keyword, borrowed by `occurrences` below.
+        let mut keyword_text = StrTable::default();
+        let mut keyword_owner: Vec<u32> = Vec::new();
         let mut normalized = String::new();
         for (inst, institution_keywords) in keywords.iter().enumerate().take(names.len()) {
-            for token in names.get(inst).split(' ').filter(|t| !t.is_empty()) {
-                let entry = tokens.entry(token.to_owned()).or_default();
-                add(&mut entry.0, inst as u32);
-            }
             for keyword in *institution_keywords {
                 normalize_into(keyword, &mut normalized);
-                for token in normalized.split(' ').filter(|t| !t.is_empty()) {
-                    let entry = match tokens.get_mut(token) {
-                        Some(entry) => entry,
-                        None => tokens.entry(token.to_owned()).or_default(),
-                    };
-                    add(&mut entry.1, inst as u32);
-                }
+                keyword_text.push(&normalized);
+                keyword_owner.push(inst as u32);
             }
         }
+        // (token, institution, source): source 0 = name, 1 = keyword.
+        let mut occurrences: Vec<(&str, u32, u8)> = Vec::new();
+        for inst in 0..names.len().min(keywords.len()) {
+            for token in names.get(inst).split(' ').filter(|t| !t.is_empty()) {
+                occurrences.push((token, inst as u32, 0));
+            }
+        }
+        for (k, &inst) in keyword_owner.iter().enumerate() {
+            for token in keyword_text.get(k).split(' ').filter(|t| !t.is_empty()) {
+                occurrences.push((token, inst, 1));
+            }
+        }
+        drop(keyword_owner);
+        occurrences.sort_unstable();
+        occurrences.dedup();
 
         let mut vocab = StrTable::default();
-        let mut token_chars = Vec::with_capacity(tokens.len());
-        let mut name_lists = Vec::with_capacity(tokens.len());
-        let mut keyword_lists = Vec::with_capacity(tokens.len());
-        let mut bigram_lists: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
-        let mut token_bigrams = Vec::with_capacity(name_lists.capacity());
+        let mut token_chars = Vec::new();
+        let mut name_offsets = vec![0u32];
+        let mut name_items = Vec::new();
+        let mut keyword_offsets = vec![0u32];
+        let mut keyword_items = Vec::new();
+        let mut token_bigrams = Vec::new();
+        // (bigram, token length, token id) for every name token.
+        let mut bigrams: Vec<(u64, u8, u32)> = Vec::new();
         let mut chars = Vec::new();
         let mut distinct = Vec::new();
-        for (id, (token, (name_list, keyword_list))) in tokens.into_iter().enumerate() {
-            vocab.push(&token);
+        let mut rest = occurrences.as_slice();
+        while let Some(&(token, _, _)) = rest.first() {
+            let group_len = rest.iter().take_while(|o| o.0 == token).count();
+            let (group, tail) = rest.split_at(group_len);
+            rest = tail;
+            let id = vocab.len() as u32;
+            vocab.push(token);
             chars.clear();
             chars.extend(token.chars());
-            token_chars.push(chars.len().min(255) as u8);
+            let len = chars.len().min(255) as u8;
+            token_chars.push(len);
+            // The group is sorted by (institution, source): each source's list stays ascending.
+            let mut has_name = false;
+            for &(_, inst, source) in group {
+                if source == 0 {
+                    name_items.push(inst);
+                    has_name = true;
+                } else {
+                    keyword_items.push(inst);
+                }
+            }
+            name_offsets.push(name_items.len() as u32);
+            keyword_offsets.push(keyword_items.len() as u32);
             distinct.clear();
-            if !name_list.is_empty() {
+            if has_name {
                 for_each_bigram(&chars, |key| distinct.push(key));
                 distinct.sort_unstable();
                 distinct.dedup();
-                for_each_bigram(&chars, |key| {
-                    let list = bigram_lists.entry(key).or_default();
-                    if list.last() != Some(&(id as u32)) {
-                        list.push(id as u32);
-                    }
-                });
+                bigrams.extend(distinct.iter().map(|&key| (key, len, id)));
             }
             token_bigrams.push(distinct.len().min(255) as u8);
-            name_lists.push(name_list);
-            keyword_lists.push(keyword_list);
         }
+        drop(occurrences);
+        drop(keyword_text);
+        bigrams.sort_unstable();
+        let mut bigram_keys = Vec::new();
+        let mut bigram_offsets = vec![0u32];
+        let mut bigram_items = Vec::with_capacity(bigrams.len());
+        for (n, &(key, _, id)) in bigrams.iter().enumerate() {
+            if n > 0 && bigrams[n - 1].0 != key {
+                bigram_keys.push(bigrams[n - 1].0);
+                bigram_offsets.push(bigram_items.len() as u32);
+            }
+            bigram_items.push(id);
+        }
+        if let Some(&(key, _, _)) = bigrams.last() {
+            bigram_keys.push(key);
+            bigram_offsets.push(bigram_items.len() as u32);
+        }
+        drop(bigrams);
         vocab.shrink();
-        let by_len = |list: &mut Vec<u32>| list.sort_by_key(|&id| (token_chars[id as usize], id));
-        let bigram_keys: Vec<u64> = bigram_lists.keys().copied().collect();
-        let bigram_postings = Postings::from_lists(bigram_lists.into_values().map(|mut list| {
-            by_len(&mut list);
-            list
-        }));
+        token_chars.shrink_to_fit();
+        token_bigrams.shrink_to_fit();
+        bigram_keys.shrink_to_fit();
         TextIndex {
             vocab,
             token_chars,
-            name_postings: Postings::from_lists(name_lists),
-            keyword_postings: Postings::from_lists(keyword_lists),
+            name_postings: Postings::new(name_offsets, name_items),
+            keyword_postings: Postings::new(keyword_offsets, keyword_items),
             bigram_keys,
-            bigram_postings,
+            bigram_postings: Postings::new(bigram_offsets, bigram_items),
             token_bigrams,
         }
     }
