@@ -5,6 +5,7 @@ use crate::catalog::CountryMap;
 use crate::error::CatalogError;
 use hub_core::institution::{AggregatorBlocks, AggregatorSupport, Institution};
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// Block key under which demo banks are listed; they route to the sandbox aggregator.
 pub const SANDBOX_BLOCK_KEY: &str = "sandbox";
@@ -35,17 +36,22 @@ pub fn load_ucw_institutions(json: &str) -> Result<Vec<Institution>, CatalogErro
         .collect()
 }
 
+/// One line of `banks.jsonl`, borrowing from the text where no JSON escape forces a copy, so
+/// each kept string is allocated once at its final size.
 #[derive(Deserialize)]
-struct BankLine {
-    id: String,
-    name: String,
-    country: String,
-    #[serde(default)]
-    bics: Vec<String>,
-    #[serde(default)]
-    bank_codes: Vec<String>,
-    #[serde(default)]
-    short_names: Vec<String>,
+struct BankLine<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(borrow)]
+    country: Cow<'a, str>,
+    #[serde(default, borrow)]
+    bics: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    bank_codes: Vec<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    short_names: Vec<Cow<'a, str>>,
 }
 
 /// Loads the demo bank registry: each bank becomes a test institution (id = its UUID,
@@ -82,14 +88,22 @@ pub fn load_banks_jsonl_with_countries(
         if bank.name.trim().is_empty() {
             return Err(line_error(format!("bank {}: name is empty", bank.id)));
         }
-        let mut keywords = bank.short_names;
-        keywords.extend(bank.bics);
-        keywords.extend(bank.bank_codes);
-        keywords.push(bank.country.clone());
-        countries.insert(bank.id.clone(), bank.country);
+        let mut keywords = Vec::with_capacity(
+            bank.short_names.len() + bank.bics.len() + bank.bank_codes.len() + 1,
+        );
+        keywords.extend(
+            bank.short_names
+                .iter()
+                .chain(&bank.bics)
+                .chain(&bank.bank_codes)
+                .map(|k| k.as_ref().to_owned()),
+        );
+        keywords.push(bank.country.as_ref().to_owned());
+        let id = bank.id.into_owned();
+        countries.insert(id.clone(), bank.country.into_owned());
         institutions.push(Institution {
-            id: bank.id,
-            name: bank.name,
+            id,
+            name: bank.name.into_owned(),
             keywords,
             logo: None,
             url: None,
