@@ -190,20 +190,37 @@ fn is_cross_site(req: &HttpRequest, base_url: &str) -> bool {
     }
 }
 
+fn cookie_value(state: &AppState, req: &HttpRequest) -> Option<String> {
+    req.cookie(&state.settings().cookie.name)
+        .map(|c| c.value().to_owned())
+}
+
+/// Loads a live session by its cookie value: 401 when missing, unknown, expired, or past the
+/// expiry of the credential that created it.
+async fn load_session(state: &AppState, id: Option<String>) -> Result<WidgetSession, HubError> {
+    let id = id
+        .filter(|id| plausible_session_id(id))
+        .ok_or_else(expired)?;
+    let session: WidgetSession = state
+        .store()
+        .get_json(&session_key(&id))
+        .await?
+        .ok_or_else(expired)?;
+    if session
+        .auth_expires_at
+        .is_some_and(|exp| exp < hub_core::unix_now())
+    {
+        return Err(HubError::new(
+            ErrorCode::Unauthorized,
+            "The sign-in that opened this widget has expired; open the widget again",
+        ));
+    }
+    Ok(session)
+}
+
 /// The session named by the request's cookie, if there is a live one (no error otherwise).
 pub async fn from_request(state: &AppState, req: &HttpRequest) -> Option<WidgetSession> {
-    let id = req
-        .cookie(&state.settings().cookie.name)?
-        .value()
-        .to_owned();
-    if !plausible_session_id(&id) {
-        return None;
-    }
-    let session: WidgetSession = state.store().get_json(&session_key(&id)).await.ok()??;
-    let expired = session
-        .auth_expires_at
-        .is_some_and(|exp| exp < hub_core::unix_now());
-    (!expired).then_some(session)
+    load_session(state, cookie_value(state, req)).await.ok()
 }
 
 /// Extracts the caller's widget session (401 when missing or expired).
@@ -215,11 +232,7 @@ impl FromRequest for CurrentSession {
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let state = req.app_data::<web::Data<AppState>>().cloned();
-        let cookie_name = state
-            .as_ref()
-            .map(|s| s.settings().cookie.name.clone())
-            .unwrap_or_default();
-        let id = req.cookie(&cookie_name).map(|c| c.value().to_owned());
+        let id = state.as_ref().and_then(|s| cookie_value(s, req));
         let cross_site = state
             .as_ref()
             .is_some_and(|s| is_cross_site(req, s.settings().base_url()));
@@ -232,25 +245,7 @@ impl FromRequest for CurrentSession {
                 )
                 .into());
             }
-            let id = id
-                .filter(|id| plausible_session_id(id))
-                .ok_or_else(expired)?;
-            let session: WidgetSession = state
-                .store()
-                .get_json(&session_key(&id))
-                .await?
-                .ok_or_else(expired)?;
-            if session
-                .auth_expires_at
-                .is_some_and(|exp| exp < hub_core::unix_now())
-            {
-                return Err(HubError::new(
-                    ErrorCode::Unauthorized,
-                    "The sign-in that opened this widget has expired; open the widget again",
-                )
-                .into());
-            }
-            Ok(CurrentSession(session))
+            Ok(CurrentSession(load_session(&state, id).await?))
         })
     }
 }

@@ -118,11 +118,6 @@ impl AppState {
         &self.inner.preferences
     }
 
-    /// A number in [0, 1) from the configured (possibly seeded) random source.
-    pub fn random(&self) -> f64 {
-        self.inner.rng.lock().next_f64()
-    }
-
     pub fn with_rng<T>(&self, f: impl FnOnce(&mut dyn RandomSource) -> T) -> T {
         let mut guard = self.inner.rng.lock();
         f(guard.as_mut())

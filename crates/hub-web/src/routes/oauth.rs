@@ -138,14 +138,9 @@ pub async fn sandbox_consent(
         .as_deref()
         .filter(|s| !s.is_empty() && s.len() <= 128)
         .ok_or_else(|| ApiError::page(HubError::invalid("state", "\"state\" is required")))?;
-    let base = format!(
-        "{}/oauth/{}/redirect_from",
-        state.settings().base_url(),
-        aggregator_sandbox::SANDBOX_ID
-    );
-    let encoded: String = url::form_urlencoded::byte_serialize(connection.as_bytes()).collect();
-    let approve = format!("{base}?state={encoded}&code=authorized");
-    let deny = format!("{base}?state={encoded}&error=access_denied");
+    let base = state.settings().base_url();
+    let approve = aggregator_sandbox::oauth_decision_url(base, connection, true);
+    let deny = aggregator_sandbox::oauth_decision_url(base, connection, false);
     let mut builder = HttpResponse::Ok();
     views::with_page_headers(&mut builder);
     Ok(builder
