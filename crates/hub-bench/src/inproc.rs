@@ -19,6 +19,9 @@ pub struct QueryTiming {
     pub p50_ns: u64,
     pub p99_ns: u64,
     pub max_ns: u64,
+    /// The same query without the per-thread typo memo: what a never-seen word costs.
+    pub no_memo_p50_ns: u64,
+    pub no_memo_p99_ns: u64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -31,6 +34,8 @@ pub struct InProcess {
     pub search_p50_ns: u64,
     pub search_p99_ns: u64,
     pub search_max_ns: u64,
+    pub no_memo_p50_ns: u64,
+    pub no_memo_p99_ns: u64,
     pub route_p50_ns: u64,
     pub route_p99_ns: u64,
 }
@@ -68,31 +73,48 @@ pub fn run(runs: usize) -> Result<InProcess, Error> {
             catalog.search(q, &filter, page).len()
         }
     };
-
-    let mut all = Vec::with_capacity(runs * SEARCH_QUERIES.len());
-    let mut queries = Vec::new();
-    for query in SEARCH_QUERIES {
-        let results = search(query);
+    let search_no_memo = |q: &str| {
+        if q.len() == 9 && q.bytes().all(|b| b.is_ascii_digit()) {
+            catalog.search_routing_number(q, &filter, page).len()
+        } else {
+            catalog.search_without_memo(q, &filter, page).len()
+        }
+    };
+    let time_runs = |f: &dyn Fn(&str) -> usize, query: &str, runs: usize| {
         for _ in 0..runs / 10 {
-            black_box(search(black_box(query)));
+            black_box(f(black_box(query)));
         }
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let t = Instant::now();
-            black_box(search(black_box(query)));
+            black_box(f(black_box(query)));
             times.push(t.elapsed().as_nanos() as u64);
         }
         times.sort_unstable();
+        times
+    };
+
+    let mut all = Vec::with_capacity(runs * SEARCH_QUERIES.len());
+    let mut all_no_memo = Vec::new();
+    let mut queries = Vec::new();
+    for query in SEARCH_QUERIES {
+        let results = search(query);
+        let no_memo = time_runs(&search_no_memo, query, runs / 4);
+        let times = time_runs(&search, query, runs);
         queries.push(QueryTiming {
             query: (*query).to_owned(),
             results,
             p50_ns: percentile(&times, 50.0),
             p99_ns: percentile(&times, 99.0),
             max_ns: times.last().copied().unwrap_or(0),
+            no_memo_p50_ns: percentile(&no_memo, 50.0),
+            no_memo_p99_ns: percentile(&no_memo, 99.0),
         });
         all.extend(times);
+        all_no_memo.extend(no_memo);
     }
     all.sort_unstable();
+    all_no_memo.sort_unstable();
 
     let institution = catalog
         .get("sandbox_bank")
@@ -126,6 +148,8 @@ pub fn run(runs: usize) -> Result<InProcess, Error> {
         search_p50_ns: percentile(&all, 50.0),
         search_p99_ns: percentile(&all, 99.0),
         search_max_ns: all.last().copied().unwrap_or(0),
+        no_memo_p50_ns: percentile(&all_no_memo, 50.0),
+        no_memo_p99_ns: percentile(&all_no_memo, 99.0),
         route_p50_ns: percentile(&route_times, 50.0),
         route_p99_ns: percentile(&route_times, 99.0),
     })

@@ -4,7 +4,7 @@
 use crate::error::CatalogError;
 use crate::index::{StrTable, TextIndex};
 use crate::normalize::normalize;
-use crate::search::Scratch;
+use crate::search::{Scratch, SearchMode};
 use hub_core::institution::{AggregatorSupport, Institution, SupportLevel};
 use hub_core::job::JobType;
 use std::cell::RefCell;
@@ -192,7 +192,12 @@ pub struct Catalog {
     /// that finds a usable block in each set accepts every institution.
     block_sets: Vec<Vec<(u8, u8)>>,
     has_test_banks: bool,
+    /// Distinguishes catalogues for the per-thread typo memo (see `search.rs`).
+    pub(crate) instance: u64,
 }
+
+/// Source of [`Catalog::instance`] values.
+static NEXT_INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl std::fmt::Debug for Catalog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -398,6 +403,7 @@ impl Catalog {
             routing,
             block_sets,
             has_test_banks,
+            instance: NEXT_INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         })
     }
 
@@ -451,14 +457,56 @@ impl Catalog {
     /// Text search (see the crate docs for ranking). An empty or whitespace query returns
     /// nothing; queries are truncated to 200 characters.
     pub fn search(&self, query: &str, filter: &Filter<'_>, page: Page) -> Vec<&Institution> {
+        self.search_mode(query, filter, page, SearchMode::default())
+    }
+
+    /// [`Catalog::search`] without its shortcuts: every word scored over all its postings
+    /// and no typo memo. The reference the fast path is tested against, and the cold cost
+    /// for benchmarks; results are identical.
+    #[doc(hidden)]
+    pub fn search_exhaustive(
+        &self,
+        query: &str,
+        filter: &Filter<'_>,
+        page: Page,
+    ) -> Vec<&Institution> {
+        let mode = SearchMode {
+            prune: false,
+            memo: false,
+        };
+        self.search_mode(query, filter, page, mode)
+    }
+
+    /// [`Catalog::search`] without the typo memo (what a never-seen word costs).
+    #[doc(hidden)]
+    pub fn search_without_memo(
+        &self,
+        query: &str,
+        filter: &Filter<'_>,
+        page: Page,
+    ) -> Vec<&Institution> {
+        let mode = SearchMode {
+            prune: true,
+            memo: false,
+        };
+        self.search_mode(query, filter, page, mode)
+    }
+
+    fn search_mode(
+        &self,
+        query: &str,
+        filter: &Filter<'_>,
+        page: Page,
+        mode: SearchMode,
+    ) -> Vec<&Institution> {
         let compiled = self.compile(filter, true);
         if compiled.matches_nothing {
             return Vec::new();
         }
         SCRATCH.with(|cell| match cell.try_borrow_mut() {
-            Ok(mut scratch) => self.search_with(&mut scratch, query, &compiled, page),
+            Ok(mut scratch) => self.search_with(&mut scratch, query, &compiled, page, mode),
             // Only reachable if a search ran inside another on this thread; stay correct.
-            Err(_) => self.search_with(&mut Scratch::default(), query, &compiled, page),
+            Err(_) => self.search_with(&mut Scratch::default(), query, &compiled, page, mode),
         })
     }
 

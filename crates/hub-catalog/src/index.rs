@@ -55,6 +55,16 @@ impl Postings {
         &self.items[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
+    /// Lists `start..end` concatenated: CSR stores them back to back.
+    pub(crate) fn range(&self, start: usize, end: usize) -> &[u32] {
+        &self.items[self.offsets[start] as usize..self.offsets[end] as usize]
+    }
+
+    /// Total length of lists `start..end`, without touching them.
+    pub(crate) fn total_len(&self, start: usize, end: usize) -> usize {
+        (self.offsets[end] - self.offsets[start]) as usize
+    }
+
     fn heap_bytes(&self) -> usize {
         (self.offsets.capacity() + self.items.capacity()) * 4
     }
@@ -93,7 +103,15 @@ pub(crate) struct TextIndex {
     /// Distinct padded bigrams of each name token (0 for keyword-only tokens), capped at 255:
     /// a candidate within `d` edits shares at least `distinct − 3d` of them with the query word.
     pub(crate) token_bigrams: Vec<u8>,
+    /// Institution → its name token ids, then its keyword token ids (which carry
+    /// [`KEYWORD_TOKEN`]), each part in vocabulary order.
+    /// The inverse of the postings, so a word can be checked against one institution without
+    /// walking the word's (possibly huge) postings.
+    pub(crate) forward: Postings,
 }
+
+/// Flag on a [`TextIndex::forward`] entry: the token comes from a keyword, not the name.
+pub(crate) const KEYWORD_TOKEN: u32 = 1 << 31;
 
 impl TextIndex {
     /// `names[i]` and `keywords[i]` belong to institution `i`. Names must already be normalised.
@@ -140,6 +158,27 @@ impl TextIndex {
         let mut bigrams: Vec<(u64, u8, u32)> = Vec::new();
         let mut chars = Vec::new();
         let mut distinct = Vec::new();
+        // Forward index, filled by counting sort: per institution its name tokens, then its
+        // keyword tokens.
+        let institution_count = names.len().min(keywords.len());
+        let mut forward_offsets = vec![0u32; institution_count + 1];
+        let mut name_fill = vec![0u32; institution_count];
+        for &(_, inst, source) in &occurrences {
+            forward_offsets[inst as usize + 1] += 1;
+            if source == 0 {
+                name_fill[inst as usize] += 1;
+            }
+        }
+        for i in 0..institution_count {
+            forward_offsets[i + 1] += forward_offsets[i];
+        }
+        let mut forward_items = vec![0u32; occurrences.len()];
+        // Next free position of each institution's name and keyword entries.
+        let mut keyword_fill = vec![0u32; institution_count];
+        for i in 0..institution_count {
+            keyword_fill[i] = forward_offsets[i] + name_fill[i];
+            name_fill[i] = forward_offsets[i];
+        }
         let mut rest = occurrences.as_slice();
         while let Some(&(token, _, _)) = rest.first() {
             let group_len = rest.iter().take_while(|o| o.0 == token).count();
@@ -154,6 +193,13 @@ impl TextIndex {
             // The group is sorted by (institution, source): each source's list stays ascending.
             let mut has_name = false;
             for &(_, inst, source) in group {
+                let (fill, entry) = if source == 0 {
+                    (&mut name_fill, id)
+                } else {
+                    (&mut keyword_fill, id | KEYWORD_TOKEN)
+                };
+                forward_items[fill[inst as usize] as usize] = entry;
+                fill[inst as usize] += 1;
                 if source == 0 {
                     name_items.push(inst);
                     has_name = true;
@@ -174,6 +220,7 @@ impl TextIndex {
         }
         drop(occurrences);
         drop(keyword_text);
+        drop((name_fill, keyword_fill));
         bigrams.sort_unstable();
         let mut bigram_keys = Vec::new();
         let mut bigram_offsets = vec![0u32];
@@ -202,6 +249,7 @@ impl TextIndex {
             bigram_keys,
             bigram_postings: Postings::new(bigram_offsets, bigram_items),
             token_bigrams,
+            forward: Postings::new(forward_offsets, forward_items),
         }
     }
 
@@ -245,6 +293,7 @@ impl TextIndex {
             + self.bigram_keys.capacity() * 8
             + self.bigram_postings.heap_bytes()
             + self.token_bigrams.capacity()
+            + self.forward.heap_bytes()
     }
 }
 

@@ -109,3 +109,98 @@ fn finds_through_typos_keywords_and_other_scripts() {
     assert!(!names("bank alliance", Some("UA")).is_empty());
     assert!(!names("банк альянс", None).is_empty());
 }
+
+/// The fast path (early stop for multi-word queries, score histogram, typo memo) must return
+/// exactly what scoring every word over all its postings returns. Queries: random runs of
+/// words from real names, cut short, with a letter dropped or two swapped, with common words
+/// added; under three filters and page shapes.
+#[test]
+fn shortcuts_never_change_results() {
+    let catalog = catalog();
+    let names: Vec<String> = catalog.iter().map(|i| i.name.clone()).collect();
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound.max(1) as u64) as usize
+    };
+    let mut queries: Vec<String> = [
+        "UniCredit Bank Austria AG",
+        "European Depositary Bank S.A.",
+        "deutsche ba",
+        "bank s a",
+        "s a",
+        "a b c d e f g h i j k l m n o p q r",
+        "sa ag",
+        "banca popolare di",
+        "caisse regionale de credit agricole",
+        "Volksbnak Alb",
+    ]
+    .iter()
+    .map(|q| (*q).to_owned())
+    .collect();
+    for _ in 0..1500 {
+        let words: Vec<&str> = names[next(names.len())].split_whitespace().collect();
+        let take = 1 + next(words.len());
+        let start = next(words.len() - take + 1);
+        let mut chars: Vec<char> = words[start..start + take].join(" ").chars().collect();
+        match next(6) {
+            0 if chars.len() > 3 => {
+                let keep = 1 + next(chars.len() - 1);
+                chars.truncate(keep);
+            }
+            1 if chars.len() > 3 => {
+                let at = next(chars.len());
+                chars.remove(at);
+            }
+            2 if chars.len() > 3 => {
+                let at = next(chars.len() - 1);
+                chars.swap(at, at + 1);
+            }
+            3 => chars.extend(" bank s.a.".chars()),
+            4 => chars.splice(0..0, "ag ".chars()).for_each(drop),
+            _ => {}
+        }
+        queries.push(chars.into_iter().collect());
+    }
+    let aggregators = [SANDBOX_BLOCK_KEY.to_owned()];
+    let hidden: HashSet<String> = catalog.iter().step_by(7).map(|i| i.id.clone()).collect();
+    let no_hidden = HashSet::new();
+    let cases = [
+        (None, true, &no_hidden, Page::default()),
+        (Some("DE"), false, &no_hidden, Page::new(2, 10).unwrap()),
+        (None, true, &hidden, Page::new(1, 100).unwrap()),
+    ];
+    let mut compared = 0;
+    for query in &queries {
+        for &(country, include_test_banks, hidden, page) in &cases {
+            let filter = Filter {
+                aggregators: &aggregators,
+                job_types: &[JobType::Transactions],
+                hidden,
+                include_test_banks,
+                country,
+            };
+            let ids = |list: Vec<&hub_core::institution::Institution>| {
+                list.iter().map(|i| i.id.clone()).collect::<Vec<_>>()
+            };
+            let reference = ids(catalog.search_exhaustive(query, &filter, page));
+            // Twice: the second run takes the typo expansions from the memo.
+            for _ in 0..2 {
+                assert_eq!(
+                    ids(catalog.search(query, &filter, page)),
+                    reference,
+                    "{query:?} {country:?} {page:?}"
+                );
+            }
+            assert_eq!(
+                ids(catalog.search_without_memo(query, &filter, page)),
+                reference,
+                "{query:?} without memo"
+            );
+            compared += 1;
+        }
+    }
+    assert_eq!(compared, queries.len() * cases.len());
+}
