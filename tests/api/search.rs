@@ -245,3 +245,52 @@ async fn demo_catalogue_gives_realistic_volume() {
     let body = w.select(&guid).await;
     assert_eq!(body["aggregator"], "sandbox");
 }
+
+/// The search response cache returns byte-for-byte what an uncached hub returns, and never
+/// serves one session's filter (job types) or page to another.
+#[tokio::test]
+async fn search_cache_is_invisible_and_keyed_by_filter_and_page() {
+    let cached = app_with_fixtures(hub_web::settings::Env::Dev).await;
+    let uncached = spawn_app_with(|s| {
+        s.catalog.institutions_file = fixture("institutions.json");
+        s.catalog.preferences_file = fixture("preferences.json");
+        s.web.search_cache_entries = 0;
+    })
+    .await;
+    let transactions = params(&["transactions"], "u1");
+    let account_number = params(&["accountNumber"], "u1");
+    let a = cached.open_widget(&transactions).await;
+    let b = cached.open_widget(&account_number).await;
+    let reference_a = uncached.open_widget(&transactions).await;
+    let reference_b = uncached.open_widget(&account_number).await;
+    let paths = [
+        "/institutions?search=transactions%20only",
+        "/institutions?search=bank",
+        "/institutions?search=bank&page=2&pageSize=2",
+        "/institutions?search=bank&pageSize=2",
+        "/institutions?search=sandbx",
+        "/institutions?routingNumber=123123123",
+    ];
+    for _round in 0..2 {
+        for path in paths {
+            for (widget, reference) in [(&a, &reference_a), (&b, &reference_b)] {
+                let got = widget.get(path).await;
+                assert_eq!(got.status(), 200, "{path}");
+                assert_eq!(got.headers()["content-type"], "application/json", "{path}");
+                let want = reference.get(path).await.text().await.unwrap();
+                assert_eq!(got.text().await.unwrap(), want, "{path}");
+            }
+        }
+    }
+    let (_, list) = a.get_json(paths[0]).await;
+    assert!(ids(&list).contains(&"sandbox_transactions_only".to_owned()));
+    let (_, list) = b.get_json(paths[0]).await;
+    assert!(
+        !ids(&list).contains(&"sandbox_transactions_only".to_owned()),
+        "job types are part of the key: {list}"
+    );
+    let (_, first) = a.get_json(paths[3]).await;
+    let (_, second) = a.get_json(paths[2]).await;
+    assert_eq!(first.as_array().unwrap().len(), 2);
+    assert_ne!(first, second, "the page is part of the key");
+}

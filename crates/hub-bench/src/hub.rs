@@ -31,7 +31,12 @@ impl Hub {
         self.child.id()
     }
 
-    pub async fn start(binary: &Path, redis_url: Option<&str>) -> Result<Hub, Error> {
+    /// Starts `binary` with the bench's settings plus `extra_env` (e.g. a switched-off cache).
+    pub async fn start(
+        binary: &Path,
+        redis_url: Option<&str>,
+        extra_env: &[(&str, &str)],
+    ) -> Result<Hub, Error> {
         let port = free_port()?;
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let mut command = Command::new(binary);
@@ -50,6 +55,7 @@ impl Hub {
         if let Some(url) = redis_url {
             command.env("REDIS_URL", url);
         }
+        command.envs(extra_env.iter().copied());
         let started = Instant::now();
         let mut child = command
             .spawn()

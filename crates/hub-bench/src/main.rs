@@ -28,7 +28,9 @@ use std::time::Duration;
 
 const USAGE: &str = "usage: hub-bench [--all | --scenario NAME[,NAME…]] [options]
 
-scenarios: ceiling widget search search-moderate flow redis-widget redis-flow inprocess
+scenarios: ceiling widget search search-moderate search-uncached search-moderate-uncached
+           flow redis-widget redis-flow inprocess
+           (the -uncached ones start the hub with its search response cache off)
 options:
   --users N          virtual users (one connection each), default 32
   --duration SECS    measured window per scenario, default 10
@@ -44,6 +46,8 @@ const ALL: &[&str] = &[
     "widget",
     "search",
     "search-moderate",
+    "search-uncached",
+    "search-moderate-uncached",
     "flow",
     "redis-widget",
     "redis-flow",
@@ -235,13 +239,15 @@ async fn run(options: Options, args: &[String]) -> Result<(), Error> {
         let (workload, redis_url) = match name.as_str() {
             "ceiling" => (Workload::Health, None),
             "widget" => (Workload::Widget, None),
-            "search" | "search-moderate" => (Workload::Search, None),
+            "search" | "search-moderate" | "search-uncached" | "search-moderate-uncached" => {
+                (Workload::Search, None)
+            }
             "flow" => (Workload::Flow, None),
             "redis-widget" => (Workload::Widget, redis.as_ref().map(|r| r.url())),
             "redis-flow" => (Workload::Flow, redis.as_ref().map(|r| r.url())),
             other => return Err(format!("unknown scenario {other}").into()),
         };
-        let (users, pace, paced_rate) = if name == "search-moderate" {
+        let (users, pace, paced_rate) = if name.starts_with("search-moderate") {
             let users = 4usize;
             let per_user = options.moderate_rate / users as f64;
             (
@@ -253,7 +259,12 @@ async fn run(options: Options, args: &[String]) -> Result<(), Error> {
             (options.users, None, None)
         };
         let load_before = procfs::load_average();
-        let hub = Hub::start(binary, redis_url.as_deref()).await?;
+        let extra_env: &[(&str, &str)] = if name.ends_with("-uncached") {
+            &[("HUB__WEB__SEARCH_CACHE_ENTRIES", "0")]
+        } else {
+            &[]
+        };
+        let hub = Hub::start(binary, redis_url.as_deref(), extra_env).await?;
         let config = LoadConfig {
             users,
             warmup: options.warmup,

@@ -281,9 +281,44 @@ impl From<&Institution> for InstitutionSummary {
     }
 }
 
+/// [`InstitutionSummary`] borrowed from the record: the same JSON without copying strings,
+/// for search responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct InstitutionSummaryRef<'a> {
+    pub guid: &'a str,
+    pub name: &'a str,
+    pub url: Option<&'a str>,
+    pub logo_url: Option<&'a str>,
+    pub supports_oauth: bool,
+}
+
+impl<'a> From<&'a Institution> for InstitutionSummaryRef<'a> {
+    fn from(i: &'a Institution) -> Self {
+        InstitutionSummaryRef {
+            guid: &i.id,
+            name: &i.name,
+            url: i.url.as_deref(),
+            logo_url: i.logo.as_deref(),
+            supports_oauth: i.any_oauth(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn borrowed_summary_serialises_like_the_owned_one() {
+        let json = r#"{"id":"mxBank","name":"MX \"Bank\"","logo":"https://x/y.png","url":null,
+          "mx":{"id":"mxbank","supports_aggregation":true,"supports_history":true,"supports_identification":true,
+                "supports_oauth":true,"supports_verification":true}}"#;
+        let inst: Institution = serde_json::from_str(json).unwrap();
+        let owned = serde_json::to_string(&InstitutionSummary::from(&inst)).unwrap();
+        let borrowed = serde_json::to_string(&InstitutionSummaryRef::from(&inst)).unwrap();
+        assert_eq!(borrowed, owned);
+        assert!(borrowed.contains(r#""supports_oauth":true"#), "{borrowed}");
+    }
 
     #[test]
     fn loads_ucw_cached_institution_unchanged() {

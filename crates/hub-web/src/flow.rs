@@ -5,12 +5,13 @@ use crate::auth::Principal;
 use crate::member::{ConnectionRecord, connection_key};
 use crate::session::{self, SelectedInstitution, WidgetSession};
 use crate::state::AppState;
+use actix_web::web::Bytes;
 use hub_catalog::{Filter, Page};
 use hub_core::aggregator::{
     Aggregator, ConnectionState, CredentialValue, Environment, InboundRequest, LoginForm,
     LoginInput, StartRequest, WebhookOutcome,
 };
-use hub_core::institution::{Institution, InstitutionSummary};
+use hub_core::institution::{Institution, InstitutionSummaryRef};
 use hub_core::status::ChallengeAnswer;
 use hub_core::widget::WidgetParams;
 use hub_core::{AggregatorId, ConnectionId, ErrorCode, HubError, StoreExt};
@@ -185,45 +186,72 @@ pub fn with_filter<T>(
     f(&filter)
 }
 
-/// One page of search results, summarised straight from the catalogue (no record clones).
-pub fn search(
+/// What a search looks for.
+#[derive(Debug, Clone, Copy)]
+pub enum SearchTerm<'a> {
+    Text(&'a str),
+    /// Exactly nine digits.
+    RoutingNumber(&'a str),
+}
+
+/// One page of search results as the JSON body the route sends (UCW's plain array of
+/// summaries), served from the search cache when the same term, page and filter were
+/// searched before.
+pub fn search_body(
     state: &AppState,
     session: &WidgetSession,
-    query: &str,
+    term: SearchTerm<'_>,
     page: Page,
-) -> Vec<InstitutionSummary> {
-    with_filter(state, session, |filter| {
-        summaries(state.catalog().search(query, filter, page))
-    })
+) -> Result<Bytes, HubError> {
+    let params = &session.params;
+    let blocks = allowed_blocks(state, params);
+    let jobs: Vec<_> = params.job_types.iter().collect();
+    let cache = state.search_cache();
+    // Hidden institutions and test-bank visibility are per deployment: not in the key.
+    let key = cache.enabled().then(|| {
+        format!(
+            "{page:?}\u{1f}{country:?}\u{1f}{blocks:?}\u{1f}{jobs:?}\u{1f}{term:?}",
+            country = session.country,
+        )
+    });
+    if let Some(body) = key.as_deref().and_then(|key| cache.get(key)) {
+        return Ok(body);
+    }
+    let filter = Filter {
+        aggregators: &blocks,
+        job_types: &jobs,
+        hidden: &state.preferences().hidden_institutions,
+        include_test_banks: include_test_banks(state),
+        country: session.country.as_deref(),
+    };
+    let catalog = state.catalog();
+    let found = match term {
+        SearchTerm::Text(text) => catalog.search(text, &filter, page),
+        SearchTerm::RoutingNumber(number) => catalog.search_routing_number(number, &filter, page),
+    };
+    let summaries: Vec<InstitutionSummaryRef<'_>> = found.into_iter().map(Into::into).collect();
+    let body = Bytes::from(
+        serde_json::to_vec(&summaries)
+            .map_err(|e| HubError::internal(format!("search results: {e}")))?,
+    );
+    if let Some(key) = key {
+        cache.insert(&key, body.clone());
+    }
+    Ok(body)
 }
 
-pub fn search_routing_number(
-    state: &AppState,
+pub fn recommended<'a>(
+    state: &'a AppState,
     session: &WidgetSession,
-    routing_number: &str,
-    page: Page,
-) -> Vec<InstitutionSummary> {
+) -> Vec<InstitutionSummaryRef<'a>> {
     with_filter(state, session, |filter| {
-        summaries(
-            state
-                .catalog()
-                .search_routing_number(routing_number, filter, page),
-        )
+        state
+            .catalog()
+            .recommended(&state.preferences().recommended_institutions, filter)
+            .into_iter()
+            .map(Into::into)
+            .collect()
     })
-}
-
-pub fn recommended(state: &AppState, session: &WidgetSession) -> Vec<InstitutionSummary> {
-    with_filter(state, session, |filter| {
-        summaries(
-            state
-                .catalog()
-                .recommended(&state.preferences().recommended_institutions, filter),
-        )
-    })
-}
-
-fn summaries(list: Vec<&Institution>) -> Vec<InstitutionSummary> {
-    list.into_iter().map(InstitutionSummary::from).collect()
 }
 
 /// The aggregator serving `block_key` for this institution: test banks go to a test

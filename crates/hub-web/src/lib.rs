@@ -14,6 +14,7 @@ pub mod i18n;
 pub mod member;
 pub mod redirection;
 pub mod routes;
+pub mod search_cache;
 pub mod security;
 pub mod session;
 pub mod settings;

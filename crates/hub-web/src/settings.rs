@@ -81,6 +81,9 @@ pub struct WebSettings {
     pub redirection: crate::redirection::RedirectionSettings,
     /// Data and delete endpoints on/off (`[web.api]`).
     pub api: crate::api_settings::ApiSettings,
+    /// Search responses kept in memory (at most 2 MiB of them; 0 turns the cache off). The
+    /// catalogue is fixed while the hub runs, so a cached page is never stale.
+    pub search_cache_entries: usize,
 }
 
 impl Default for WebSettings {
@@ -99,6 +102,7 @@ impl Default for WebSettings {
             theme: hub_core::widget::Theme::default(),
             redirection: crate::redirection::RedirectionSettings::default(),
             api: crate::api_settings::ApiSettings::default(),
+            search_cache_entries: 512,
         }
     }
 }

@@ -28,6 +28,7 @@ struct Inner {
     auth: Authenticators,
     /// Outbound HTTP (webhooks to the host), built once.
     http: reqwest::Client,
+    search_cache: crate::search_cache::SearchCache,
 }
 
 /// One authenticator per endpoint group.
@@ -71,8 +72,10 @@ impl AppState {
             .collect();
         override_ids.sort();
         override_ids.dedup();
+        let search_cache = crate::search_cache::SearchCache::new(settings.search_cache_entries);
         Ok(AppState {
             inner: Arc::new(Inner {
+                search_cache,
                 settings,
                 store,
                 aggregators,
@@ -88,6 +91,10 @@ impl AppState {
                     .map_err(|e| format!("outbound HTTP client: {e}"))?,
             }),
         })
+    }
+
+    pub fn search_cache(&self) -> &crate::search_cache::SearchCache {
+        &self.inner.search_cache
     }
 
     pub fn http_client(&self) -> &reqwest::Client {

@@ -1,10 +1,11 @@
 //! Institution search, recommendations, selection (routing) and credential forms.
 
 use crate::error::ApiResult;
-use crate::flow;
+use crate::flow::{self, SearchTerm};
 use crate::routes::no_store;
 use crate::session::CurrentSession;
 use crate::state::AppState;
+use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, get, web};
 use hub_catalog::Page;
 use hub_core::HubError;
@@ -76,7 +77,7 @@ pub async fn search(
             MAX_PAGE_SIZE,
         )?,
     };
-    let list = match (&query.routing_number, &query.search) {
+    let term = match (&query.routing_number, &query.search) {
         (Some(rn), _) => {
             let rn = rn.trim();
             if rn.len() != 9 || !rn.bytes().all(|b| b.is_ascii_digit()) {
@@ -86,14 +87,14 @@ pub async fn search(
                 )
                 .into());
             }
-            flow::search_routing_number(&state, &session, rn, page)
+            SearchTerm::RoutingNumber(rn)
         }
         (None, Some(term)) => {
             let term = term.trim();
             if term.len() == 9 && term.bytes().all(|b| b.is_ascii_digit()) {
-                flow::search_routing_number(&state, &session, term, page)
+                SearchTerm::RoutingNumber(term)
             } else {
-                flow::search(&state, &session, term, page)
+                SearchTerm::Text(term)
             }
         }
         (None, None) => {
@@ -102,7 +103,10 @@ pub async fn search(
             );
         }
     };
-    Ok(no_store(HttpResponse::Ok()).json(list))
+    let body = flow::search_body(&state, &session, term, page)?;
+    Ok(no_store(HttpResponse::Ok())
+        .content_type(ContentType::json())
+        .body(body))
 }
 
 /// Selecting an institution routes it to an aggregator and records both in the session.
