@@ -6,7 +6,7 @@ pub mod telemetry;
 
 use aggregator_mx::{MxAggregator, MxSetupError};
 use aggregator_sandbox::{SandboxAggregator, SandboxConfig};
-use hub_catalog::{Catalog, Preferences, RandomSource, SeededRandom};
+use hub_catalog::{Catalog, CatalogError, Preferences, RandomSource, SeededRandom};
 use hub_core::Store;
 use hub_core::aggregator::{AggregatorRegistry, Environment};
 use hub_core::institution::{AggregatorSupport, Institution};
@@ -239,10 +239,11 @@ pub fn build_registry(
     Ok(registry)
 }
 
-/// Sandbox banks, then the configured UCW list, then the demo catalogue.
+/// Sandbox banks, then the configured UCW list, then the demo catalogue. The demo banks'
+/// records keep no `keywords` (see [`Catalog::build_with_banks_jsonl`]): only the search index
+/// needs them, and nothing serves a whole record.
 pub fn build_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
     let mut institutions: Vec<Institution> = Vec::new();
-    let mut countries = hub_catalog::CountryMap::new();
     if settings.sandbox.enabled {
         institutions.extend(aggregator_sandbox::institutions());
     }
@@ -254,28 +255,26 @@ pub fn build_catalog(settings: &Settings) -> Result<Catalog, StartupError> {
             .map_err(|e| StartupError::Catalog(format!("catalog.institutions_file {file}: {e}")))?;
         institutions.extend(list);
     }
-    // Kept until the catalogue is built: freeing this large (mmap-ed) buffer earlier would
-    // raise glibc's mmap threshold and put the build's big temporary vectors on the heap.
-    let mut demo_text = String::new();
-    if settings.catalog.demo_banks && settings.sandbox.enabled {
-        let block = AggregatorSupport {
-            id: "sandbox_bank".into(),
-            supports_aggregation: true,
-            supports_verification: true,
-            supports_identification: true,
-            supports_history: true,
-            supports_oauth: false,
-        };
-        demo_text = demo_banks_text()?;
-        let (demo, demo_countries) =
-            hub_catalog::load_banks_jsonl_with_countries(&demo_text, &block)
-                .map_err(|e| StartupError::Catalog(format!("demo catalogue: {e}")))?;
-        institutions.extend(demo);
-        countries.extend(demo_countries);
+    if !(settings.catalog.demo_banks && settings.sandbox.enabled) {
+        return Catalog::build(institutions).map_err(|e| StartupError::Catalog(e.to_string()));
     }
-    let catalog = Catalog::build_with_countries(institutions, &countries)
-        .map_err(|e| StartupError::Catalog(e.to_string()));
-    drop(countries);
+    let block = AggregatorSupport {
+        id: "sandbox_bank".into(),
+        supports_aggregation: true,
+        supports_verification: true,
+        supports_identification: true,
+        supports_history: true,
+        supports_oauth: false,
+    };
+    // Dropped only after the build: freeing this large (mmap-ed) buffer earlier would raise
+    // glibc's mmap threshold and put the build's big temporary vectors on the heap.
+    let demo_text = demo_banks_text()?;
+    let catalog = Catalog::build_with_banks_jsonl(institutions, &demo_text, &block).map_err(|e| {
+        StartupError::Catalog(match e {
+            CatalogError::InvalidBankLine { .. } => format!("demo catalogue: {e}"),
+            e => e.to_string(),
+        })
+    });
     drop(demo_text);
     catalog
 }

@@ -221,6 +221,71 @@ impl Catalog {
         institutions: Vec<Institution>,
         countries: &CountryMap,
     ) -> Result<Catalog, CatalogError> {
+        let country_names: Vec<String> = countries
+            .values()
+            .map(|c| c.trim().to_ascii_uppercase())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        Self::build_parts(
+            institutions,
+            country_names,
+            |_, institution| countries.get(&institution.id).map(String::as_str),
+            &StrTable::default(),
+            |_| 0..0,
+        )
+    }
+
+    /// `institutions`, then the demo bank registry `banks_jsonl` (`data/banks.jsonl`, each bank
+    /// a test institution with one `sandbox` block cloned from `block`): the same catalogue,
+    /// search results and countries as [`load_banks_jsonl_with_countries`] followed by
+    /// [`Catalog::build_with_countries`], except that the banks' records keep no `keywords`
+    /// (they only feed the search index, which has them) and all banks share one block
+    /// allocation. This keeps ~3 MiB of small per-bank strings out of the hub's resident memory.
+    /// Errors: those of [`load_banks_jsonl`] (`InvalidBankLine`), then those of
+    /// [`Catalog::build`].
+    ///
+    /// [`load_banks_jsonl_with_countries`]: crate::load_banks_jsonl_with_countries
+    /// [`load_banks_jsonl`]: crate::load_banks_jsonl
+    pub fn build_with_banks_jsonl(
+        institutions: Vec<Institution>,
+        banks_jsonl: &str,
+        block: &AggregatorSupport,
+    ) -> Result<Catalog, CatalogError> {
+        let mut banks = crate::load::load_banks(banks_jsonl, block)?;
+        let first_bank = institutions.len();
+        let mut all = std::mem::take(&mut banks.institutions);
+        // The banks are the big vector: move the few others in front of them in place.
+        all.reserve_exact(first_bank);
+        all.extend(institutions);
+        all.rotate_right(first_bank);
+        let country_names: Vec<String> = (0..banks.countries.len())
+            .map(|b| banks.countries.get(b).trim().to_ascii_uppercase())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        // A bank is the last entry of its id (banks come last), so the kept record of an id
+        // that has a bank is that bank: its country, as a `CountryMap` by id would give.
+        let bank = |position: usize| position.checked_sub(first_bank);
+        Self::build_parts(
+            all,
+            country_names,
+            |position, _| bank(position).map(|b| banks.countries.get(b)),
+            &banks.keywords,
+            |position| bank(position).map_or(0..0, |b| banks.keyword_range(b)),
+        )
+    }
+
+    /// The build. `country_of(position, record)` and `extra_keywords(position)` (entries of
+    /// `keyword_table`, normalised, indexed besides the record's own `keywords`) are asked
+    /// for by the record's position in `institutions` before duplicates are resolved.
+    fn build_parts<'c>(
+        mut institutions: Vec<Institution>,
+        mut country_names: Vec<String>,
+        country_of: impl Fn(usize, &Institution) -> Option<&'c str>,
+        keyword_table: &'c StrTable,
+        extra_keywords: impl Fn(usize) -> std::ops::Range<usize>,
+    ) -> Result<Catalog, CatalogError> {
         if let Some(empty) = institutions.iter().find(|i| i.name.trim().is_empty()) {
             return Err(CatalogError::EmptyName {
                 id: empty.id.clone(),
@@ -248,18 +313,22 @@ impl Catalog {
             }
         }
         drop(order);
-        let mut slots: Vec<Option<Institution>> = institutions.into_iter().map(Some).collect();
-        let mut unique: Vec<Institution> =
-            Vec::with_capacity(take.iter().filter(|&&t| t != u32::MAX).count());
-        for &t in &take {
-            if t != u32::MAX
-                && let Some(institution) = slots[t as usize].take()
-            {
-                unique.push(institution);
+        // In place (no second vector of records): each first occurrence swaps in its last
+        // duplicate's value, then the later duplicates are dropped, order kept.
+        for (first, &t) in take.iter().enumerate() {
+            if t != u32::MAX && t as usize != first {
+                institutions.swap(first, t as usize);
             }
         }
-        drop(slots);
-        let institutions = unique;
+        let mut position = 0;
+        institutions.retain(|_| {
+            let keep = take[position] != u32::MAX;
+            position += 1;
+            keep
+        });
+        institutions.shrink_to_fit();
+        // Kept record → its position in the input.
+        let source: Vec<u32> = take.into_iter().filter(|&t| t != u32::MAX).collect();
         let count = institutions.len();
 
         let mut by_id: Vec<u32> = (0..count as u32).collect();
@@ -300,12 +369,6 @@ impl Catalog {
             });
         }
 
-        let mut country_names: Vec<String> = countries
-            .values()
-            .map(|c| c.trim().to_ascii_uppercase())
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
         country_names.sort_unstable();
 
         let mut meta = Vec::with_capacity(count);
@@ -327,8 +390,7 @@ impl Catalog {
                     blocks.push(caps);
                 }
             }
-            let country = countries
-                .get(&institution.id)
+            let country = country_of(source[inst] as usize, institution)
                 .and_then(|c| {
                     country_names
                         .binary_search(&c.trim().to_ascii_uppercase())
@@ -377,7 +439,11 @@ impl Catalog {
         let has_test_banks = meta.iter().any(|m| m.is_test_bank);
 
         let keywords: Vec<&[String]> = institutions.iter().map(|i| i.keywords.as_slice()).collect();
-        let text = TextIndex::build(&names, &keywords);
+        let extra = source.iter().enumerate().flat_map(|(inst, &position)| {
+            extra_keywords(position as usize).map(move |k| (inst as u32, keyword_table.get(k)))
+        });
+        let text = TextIndex::build(&names, &keywords, extra);
+        drop(keywords);
         let first_token = (0..count)
             .map(|inst| {
                 let first = names.get(inst).split(' ').next().unwrap_or_default();
@@ -653,4 +719,146 @@ fn parse_routing_number(text: &str) -> Option<u32> {
     (text.len() == 9 && text.bytes().all(|b| b.is_ascii_digit()))
         .then(|| text.parse().ok())
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::Postings;
+    use crate::load::{SANDBOX_BLOCK_KEY, load_banks_jsonl_with_countries, load_ucw_institutions};
+
+    fn block() -> AggregatorSupport {
+        AggregatorSupport {
+            id: "sandbox_bank".into(),
+            supports_aggregation: true,
+            supports_verification: true,
+            supports_identification: true,
+            supports_history: true,
+            supports_oauth: false,
+        }
+    }
+
+    /// Institutions listed before the banks: one duplicated among themselves, one with a
+    /// bank's id (the bank wins, with its country).
+    fn front() -> Vec<Institution> {
+        load_ucw_institutions(
+            r#"[{"id":"mxBank","name":"MX Bank","keywords":["Gringotts"],"routing_numbers":["111111111"],
+                 "mx":{"id":"m","supports_aggregation":true},"sandbox":{"id":"s","supports_oauth":true}},
+                {"id":"d9a19a11-9a34-531f-8ebf-ccbc9cbbbd4d","name":"Shadowed","keywords":["shadow"],
+                 "mx":{"id":"x","supports_verification":true}},
+                {"id":"mxBank","name":"MX Bank Two","keywords":["Deutsche"],"sandbox":{"id":"t"}}]"#,
+        )
+        .unwrap()
+    }
+
+    fn postings_equal(a: &Postings, b: &Postings, lists: usize) {
+        for i in 0..lists {
+            assert_eq!(a.get(i), b.get(i), "list {i}");
+        }
+    }
+
+    /// The demo-bank builder gives the catalogue the two-step load + `build_with_countries`
+    /// gives: same records (but the banks' keywords), countries, index arrays and results.
+    #[test]
+    fn banks_jsonl_build_equals_load_then_build_with_countries() {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../data/banks.jsonl"
+        ))
+        .unwrap();
+        let (banks, countries) = load_banks_jsonl_with_countries(&text, &block()).unwrap();
+        let mut list = front();
+        list.extend(banks);
+        let old = Catalog::build_with_countries(list, &countries).unwrap();
+        let new = Catalog::build_with_banks_jsonl(front(), &text, &block()).unwrap();
+
+        assert_eq!(old.len(), new.len());
+        for (a, b) in old.iter().zip(new.iter()) {
+            let mut a = a.clone();
+            if a.is_test_bank && a.aggregators.len() == 1 {
+                a.keywords.clear();
+            }
+            assert_eq!(&a, b);
+            assert_eq!(old.country(&a.id), new.country(&a.id), "{}", a.id);
+        }
+        assert_eq!(new.country("mxBank"), None);
+        assert_eq!(new.get("mxBank").unwrap().name, "MX Bank Two");
+        assert_eq!(
+            new.country("d9a19a11-9a34-531f-8ebf-ccbc9cbbbd4d"),
+            Some("AT")
+        );
+        assert_eq!(old.countries, new.countries);
+        assert_eq!(old.by_id, new.by_id);
+        assert_eq!(old.by_rank, new.by_rank);
+        assert_eq!(old.first_token, new.first_token);
+        assert_eq!(old.routing, new.routing);
+        assert_eq!(old.block_keys, new.block_keys);
+        assert_eq!(old.block_sets, new.block_sets);
+        for (a, b) in old.meta.iter().zip(&new.meta) {
+            assert_eq!(
+                (a.tie_rank, a.country, a.block_count, a.is_test_bank),
+                (b.tie_rank, b.country, b.block_count, b.is_test_bank)
+            );
+            assert_eq!(
+                (a.first_block.key, a.first_block.caps, a.more_blocks_start),
+                (b.first_block.key, b.first_block.caps, b.more_blocks_start)
+            );
+        }
+        let (x, y) = (&old.text, &new.text);
+        let tokens = x.vocab.len();
+        assert_eq!(tokens, y.vocab.len());
+        for t in 0..tokens {
+            assert_eq!(x.vocab.get(t), y.vocab.get(t));
+        }
+        assert_eq!(x.token_chars, y.token_chars);
+        assert_eq!(x.token_bigrams, y.token_bigrams);
+        assert_eq!(x.bigram_keys, y.bigram_keys);
+        postings_equal(&x.name_postings, &y.name_postings, tokens);
+        postings_equal(&x.keyword_postings, &y.keyword_postings, tokens);
+        postings_equal(&x.bigram_postings, &y.bigram_postings, x.bigram_keys.len());
+        postings_equal(&x.forward, &y.forward, old.len());
+        for i in 0..old.len() {
+            assert_eq!(old.names.get(i), new.names.get(i));
+        }
+
+        let aggregators = [SANDBOX_BLOCK_KEY.to_owned(), "mx".to_owned()];
+        let hidden: HashSet<String> = ["mxBank".to_owned()].into();
+        let none = HashSet::new();
+        for query in [
+            "deutsche bank",
+            "NABAATWWXXX",
+            "oenb",
+            "gringotts",
+            "shadow",
+            "comerzbank",
+            "at",
+            "de",
+            "111111111",
+        ] {
+            for country in [None, Some("de"), Some("AT"), Some("zz")] {
+                for hidden in [&none, &hidden] {
+                    let filter = Filter {
+                        aggregators: &aggregators,
+                        job_types: &[JobType::Transactions],
+                        hidden,
+                        include_test_banks: true,
+                        country,
+                    };
+                    let page = Page::new(1, 100).unwrap();
+                    let ids = |list: Vec<&Institution>| -> Vec<String> {
+                        list.iter().map(|i| i.id.clone()).collect()
+                    };
+                    assert_eq!(
+                        ids(old.search_exhaustive(query, &filter, page)),
+                        ids(new.search_exhaustive(query, &filter, page)),
+                        "{query} {country:?}"
+                    );
+                    assert_eq!(
+                        ids(old.search_routing_number(query, &filter, page)),
+                        ids(new.search_routing_number(query, &filter, page)),
+                    );
+                }
+            }
+        }
+    }
 }

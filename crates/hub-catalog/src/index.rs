@@ -14,6 +14,14 @@ pub(crate) struct StrTable {
 }
 
 impl StrTable {
+    /// An empty table with room for `strings` strings of `bytes` bytes in all.
+    pub(crate) fn with_capacity(strings: usize, bytes: usize) -> StrTable {
+        StrTable {
+            buf: String::with_capacity(bytes),
+            ends: Vec::with_capacity(strings),
+        }
+    }
+
     pub(crate) fn push(&mut self, s: &str) {
         self.buf.push_str(s);
         self.ends.push(self.buf.len() as u32);
@@ -32,7 +40,7 @@ impl StrTable {
         self.buf.capacity() + self.ends.capacity() * 4
     }
 
-    fn shrink(&mut self) {
+    pub(crate) fn shrink(&mut self) {
         self.buf.shrink_to_fit();
         self.ends.shrink_to_fit();
     }
@@ -115,25 +123,51 @@ pub(crate) const KEYWORD_TOKEN: u32 = 1 << 31;
 
 impl TextIndex {
     /// `names[i]` and `keywords[i]` belong to institution `i`. Names must already be normalised.
+    /// `normalized_keywords` adds (institution, keyword) pairs whose keyword text is already
+    /// normalised (the demo banks' keywords, which their records do not keep).
     ///
     /// Built from flat vectors sorted once (no map of per-token strings and growing lists), so
     /// start-up leaves a few large freed buffers rather than ~100k small ones that the allocator
     /// would keep resident under the long-lived index.
-    pub(crate) fn build(names: &StrTable, keywords: &[&[String]]) -> TextIndex {
+    pub(crate) fn build<'k>(
+        names: &StrTable,
+        keywords: &[&[String]],
+        normalized_keywords: impl Iterator<Item = (u32, &'k str)> + Clone,
+    ) -> TextIndex {
+        let institution_count = names.len().min(keywords.len());
         // Normalised keyword text, one entry per keyword, borrowed by `occurrences` below.
         let mut keyword_text = StrTable::default();
         let mut keyword_owner: Vec<u32> = Vec::new();
         let mut normalized = String::new();
-        for (inst, institution_keywords) in keywords.iter().enumerate().take(names.len()) {
+        for (inst, institution_keywords) in keywords.iter().enumerate().take(institution_count) {
             for keyword in *institution_keywords {
                 normalize_into(keyword, &mut normalized);
                 keyword_text.push(&normalized);
                 keyword_owner.push(inst as u32);
             }
         }
+        let tokens = |text: &'k str| text.split(' ').filter(|t| !t.is_empty());
+        let extra = normalized_keywords.filter(|&(inst, _)| (inst as usize) < institution_count);
+        // Counted first so the largest temporary is allocated once, at its final size.
+        let count = (0..institution_count)
+            .map(|inst| names.get(inst).split(' ').filter(|t| !t.is_empty()).count())
+            .sum::<usize>()
+            + (0..keyword_text.len())
+                .map(|k| {
+                    keyword_text
+                        .get(k)
+                        .split(' ')
+                        .filter(|t| !t.is_empty())
+                        .count()
+                })
+                .sum::<usize>()
+            + extra
+                .clone()
+                .map(|(_, text)| tokens(text).count())
+                .sum::<usize>();
         // (token, institution, source): source 0 = name, 1 = keyword.
-        let mut occurrences: Vec<(&str, u32, u8)> = Vec::new();
-        for inst in 0..names.len().min(keywords.len()) {
+        let mut occurrences: Vec<(&str, u32, u8)> = Vec::with_capacity(count);
+        for inst in 0..institution_count {
             for token in names.get(inst).split(' ').filter(|t| !t.is_empty()) {
                 occurrences.push((token, inst as u32, 0));
             }
@@ -142,6 +176,9 @@ impl TextIndex {
             for token in keyword_text.get(k).split(' ').filter(|t| !t.is_empty()) {
                 occurrences.push((token, inst, 1));
             }
+        }
+        for (inst, text) in extra {
+            occurrences.extend(tokens(text).map(|token| (token, inst, 1)));
         }
         drop(keyword_owner);
         occurrences.sort_unstable();
@@ -160,7 +197,6 @@ impl TextIndex {
         let mut distinct = Vec::new();
         // Forward index, filled by counting sort: per institution its name tokens, then its
         // keyword tokens.
-        let institution_count = names.len().min(keywords.len());
         let mut forward_offsets = vec![0u32; institution_count + 1];
         let mut name_fill = vec![0u32; institution_count];
         for &(_, inst, source) in &occurrences {
@@ -325,7 +361,7 @@ mod tests {
             .map(|k| k.iter().map(|s| (*s).to_owned()).collect())
             .collect();
         let keywords: Vec<&[String]> = keywords.iter().map(Vec::as_slice).collect();
-        TextIndex::build(&table, &keywords)
+        TextIndex::build(&table, &keywords, std::iter::empty())
     }
 
     #[test]

@@ -3,6 +3,8 @@
 
 use crate::catalog::CountryMap;
 use crate::error::CatalogError;
+use crate::index::StrTable;
+use crate::normalize::normalize_into;
 use hub_core::institution::{AggregatorBlocks, AggregatorSupport, Institution};
 use serde::Deserialize;
 use std::borrow::Cow;
@@ -74,20 +76,9 @@ pub fn load_banks_jsonl_with_countries(
     let mut institutions = Vec::new();
     let mut countries = CountryMap::new();
     for (index, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+        let Some(bank) = parse_bank_line(index, line)? else {
             continue;
-        }
-        let line_error = |message: String| CatalogError::InvalidBankLine {
-            line: index + 1,
-            message,
         };
-        let bank: BankLine = serde_json::from_str(line).map_err(|e| line_error(e.to_string()))?;
-        if bank.id.trim().is_empty() {
-            return Err(line_error("id is empty".into()));
-        }
-        if bank.name.trim().is_empty() {
-            return Err(line_error(format!("bank {}: name is empty", bank.id)));
-        }
         let mut keywords = Vec::with_capacity(
             bank.short_names.len() + bank.bics.len() + bank.bank_codes.len() + 1,
         );
@@ -113,6 +104,94 @@ pub fn load_banks_jsonl_with_countries(
         });
     }
     Ok((institutions, countries))
+}
+
+/// Parses line `index` (0-based) of `banks.jsonl`; `None` for a blank line.
+fn parse_bank_line(index: usize, line: &str) -> Result<Option<BankLine<'_>>, CatalogError> {
+    if line.trim().is_empty() {
+        return Ok(None);
+    }
+    let line_error = |message: String| CatalogError::InvalidBankLine {
+        line: index + 1,
+        message,
+    };
+    let bank: BankLine = serde_json::from_str(line).map_err(|e| line_error(e.to_string()))?;
+    if bank.id.trim().is_empty() {
+        return Err(line_error("id is empty".into()));
+    }
+    if bank.name.trim().is_empty() {
+        return Err(line_error(format!("bank {}: name is empty", bank.id)));
+    }
+    Ok(Some(bank))
+}
+
+/// The demo bank registry as [`Catalog::build_with_banks_jsonl`](crate::Catalog::build_with_banks_jsonl)
+/// uses it: the same records as [`load_banks_jsonl`] but with empty `keywords`, because a
+/// bank's keywords only feed the search index. They are kept here instead, already
+/// normalised, in one flat table, with each bank's country in another: loading allocates no
+/// per-keyword strings and no id → country map, and every bank shares one block allocation.
+pub(crate) struct Banks {
+    pub(crate) institutions: Vec<Institution>,
+    /// Normalised keywords (short names, BICs, bank codes, country), bank after bank.
+    pub(crate) keywords: StrTable,
+    /// Bank `b`'s keywords are entries `keyword_ends[b - 1]..keyword_ends[b]` of `keywords`.
+    pub(crate) keyword_ends: Vec<u32>,
+    /// Each bank's country as written in the file.
+    pub(crate) countries: StrTable,
+}
+
+impl Banks {
+    /// Entries of [`Banks::keywords`] that belong to bank `bank`.
+    pub(crate) fn keyword_range(&self, bank: usize) -> std::ops::Range<usize> {
+        let start = match bank {
+            0 => 0,
+            _ => self.keyword_ends[bank - 1] as usize,
+        };
+        start..self.keyword_ends[bank] as usize
+    }
+}
+
+/// Loads `banks.jsonl` into [`Banks`]; same validation and errors as [`load_banks_jsonl`].
+pub(crate) fn load_banks(text: &str, block: &AggregatorSupport) -> Result<Banks, CatalogError> {
+    let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+    let aggregators = AggregatorBlocks::from([(SANDBOX_BLOCK_KEY.to_owned(), block.clone())]);
+    let mut banks = Banks {
+        institutions: Vec::with_capacity(lines),
+        keywords: StrTable::default(),
+        keyword_ends: Vec::with_capacity(lines),
+        countries: StrTable::with_capacity(lines, 2 * lines),
+    };
+    let mut normalized = String::new();
+    for (index, line) in text.lines().enumerate() {
+        let Some(bank) = parse_bank_line(index, line)? else {
+            continue;
+        };
+        for keyword in bank
+            .short_names
+            .iter()
+            .chain(&bank.bics)
+            .chain(&bank.bank_codes)
+            .chain(std::iter::once(&bank.country))
+        {
+            normalize_into(keyword, &mut normalized);
+            banks.keywords.push(&normalized);
+        }
+        banks.keyword_ends.push(banks.keywords.len() as u32);
+        banks.countries.push(&bank.country);
+        banks.institutions.push(Institution {
+            id: bank.id.into_owned(),
+            name: bank.name.into_owned(),
+            keywords: Vec::new(),
+            logo: None,
+            url: None,
+            is_test_bank: true,
+            routing_numbers: Vec::new(),
+            aggregators: aggregators.clone(),
+        });
+    }
+    banks.keywords.shrink();
+    banks.countries.shrink();
+    Ok(banks)
 }
 
 #[cfg(test)]
@@ -191,5 +270,36 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.to_string(), "banks line 1: bank u3: name is empty");
+        // The catalogue's loader reports the same errors.
+        let err = load_banks(text, &sandbox_block()).err().unwrap();
+        assert!(
+            matches!(err, CatalogError::InvalidBankLine { line: 2, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn catalogue_loader_keeps_normalised_keywords_and_countries_aside() {
+        let text = "{\"id\": \"u1\", \"name\": \"Oesterreichische Nationalbank\", \"country\": \"AT\", \"bics\": [\"NABAATWWXXX\"], \"bank_codes\": [\"00100\"], \"short_names\": [\"OeNB\"]}\n\n{\"id\": \"u2\", \"name\": \"Bank Two\", \"country\": \"de\"}\n";
+        let banks = load_banks(text, &sandbox_block()).unwrap();
+        let (expected, _) = load_banks_jsonl_with_countries(text, &sandbox_block()).unwrap();
+        let records: Vec<Institution> = expected
+            .into_iter()
+            .map(|i| Institution {
+                keywords: Vec::new(),
+                ..i
+            })
+            .collect();
+        assert_eq!(banks.institutions, records);
+        let keywords = |b: usize| -> Vec<&str> {
+            banks
+                .keyword_range(b)
+                .map(|k| banks.keywords.get(k))
+                .collect()
+        };
+        assert_eq!(keywords(0), ["oenb", "nabaatwwxxx", "00100", "at"]);
+        assert_eq!(keywords(1), ["de"]);
+        assert_eq!(banks.countries.get(0), "AT");
+        assert_eq!(banks.countries.get(1), "de");
     }
 }
