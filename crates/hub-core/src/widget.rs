@@ -17,15 +17,21 @@ pub struct WidgetParams {
     pub job_types: JobTypes,
     pub user_id: UserId,
     /// The exact origin (`scheme://host[:port]`) postMessages are sent to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_origin: Option<String>,
     /// Skip search and go straight to this UCP institution.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub institution_id: Option<String>,
     /// With `aggregator` and `institution_id`: refresh this existing connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection_id: Option<ConnectionId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregator: Option<AggregatorId>,
     pub single_account_select: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregator_override: Option<AggregatorId>,
     /// One of [`LANGUAGES`]; `None` means "negotiate from Accept-Language".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     /// The host's look for the widget (validated; merged over the configured default).
     #[serde(default, skip_serializing_if = "Option::is_none")]

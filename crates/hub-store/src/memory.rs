@@ -9,8 +9,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Expired values are swept from the whole map once per this many writes, so keys that are
-/// written once and never read again cannot pile up.
+/// Expired values are swept from the whole map once per this many writes, or per a quarter
+/// of the map's size if that is more, so keys that are written once and never read again
+/// cannot pile up (by more than a quarter), and a sweep costs at most four entries per write
+/// however many sessions are held.
 const SWEEP_EVERY_WRITES: usize = 1024;
 
 /// In-memory [`Store`]: the default for a single hub instance and for tests.
@@ -113,7 +115,7 @@ impl Values {
 
     fn note_write(&mut self, now: Instant) {
         self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= SWEEP_EVERY_WRITES {
+        if self.writes_since_sweep >= SWEEP_EVERY_WRITES.max(self.map.len() / 4) {
             self.sweep(now);
         }
     }
@@ -303,6 +305,32 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(store.stored_len(), 5, "expired keys were not swept");
+    }
+
+    #[tokio::test]
+    async fn large_maps_are_swept_within_a_quarter_of_their_size_in_writes() {
+        let store = MemoryStore::new();
+        for i in 0..8_000 {
+            store
+                .put(&format!("long:{i}"), b"y", Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        for i in 0..10 {
+            store
+                .put(&format!("short:{i}"), b"x", Duration::from_millis(1))
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        // The threshold is now 8,010 / 4 = 2,002 writes (more than SWEEP_EVERY_WRITES).
+        for i in 0..2_002 {
+            store
+                .put(&format!("long:{i}"), b"z", Duration::from_secs(60))
+                .await
+                .unwrap();
+        }
+        assert_eq!(store.stored_len(), 8_000, "expired keys were not swept");
     }
 
     #[tokio::test]

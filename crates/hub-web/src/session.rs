@@ -33,27 +33,30 @@ pub struct WidgetSession {
     /// The negotiated language (one of `hub_core::widget::LANGUAGES`).
     pub language: String,
     pub created_at: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selected: Option<SelectedInstitution>,
     /// The aggregator-side user for `selected.aggregator`, once resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aggregator_user: Option<AggregatorUserId>,
     /// The connection this session created or refreshes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub connection: Option<ConnectionId>,
     /// When the credential that created the session (the host's JWT) expires; the session
     /// ends then too.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth_expires_at: Option<i64>,
     /// Set when the session was opened from a redirection link (full-page mode).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirection_id: Option<String>,
     /// How long the connection is kept; `None` until the user chooses (mixed mode).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_mode: Option<hub_core::aggregator::AccessMode>,
     /// Limits the institution list (redirection `country`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
     /// Redirection mode: the host the user goes back to (from `redirectUri`), for the
     /// return button's label.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_host: Option<String>,
 }
 
@@ -262,6 +265,35 @@ mod tests {
         assert!(plausible_session_id(&a), "{a}");
         assert!(!plausible_session_id("short"));
         assert!(!plausible_session_id(&format!("{}!", &a[..42])));
+    }
+
+    #[test]
+    fn stored_sessions_leave_out_empty_fields_and_still_read_the_long_form() {
+        let params: WidgetParams = serde_json::from_value(serde_json::json!({
+            "job_types": ["transactions"], "user_id": "u1", "target_origin": "https://app.example",
+            "institution_id": null, "connection_id": null, "aggregator": null,
+            "single_account_select": false, "aggregator_override": null, "language": null
+        }))
+        .unwrap();
+        let session = WidgetSession::new(params, "en".into(), None);
+        let stored = serde_json::to_string(&session).unwrap();
+        assert!(!stored.contains("null"), "{stored}");
+        assert!(stored.len() < 260, "{} bytes: {stored}", stored.len());
+        let back: WidgetSession = serde_json::from_str(&stored).unwrap();
+        assert_eq!(back, session);
+        // A session written before empty fields were left out.
+        let mut long = serde_json::to_value(&session).unwrap();
+        for field in [
+            "selected",
+            "aggregator_user",
+            "connection",
+            "country",
+            "return_host",
+        ] {
+            long[field] = serde_json::Value::Null;
+        }
+        let old: WidgetSession = serde_json::from_value(long).unwrap();
+        assert_eq!(old, session);
     }
 
     #[test]
