@@ -301,5 +301,10 @@ mod tests {
         assert_eq!(keywords(1), ["de"]);
         assert_eq!(banks.countries.get(0), "AT");
         assert_eq!(banks.countries.get(1), "de");
+        // One block allocation for all banks.
+        assert!(std::ptr::eq(
+            banks.institutions[0].block(SANDBOX_BLOCK_KEY).unwrap(),
+            banks.institutions[1].block(SANDBOX_BLOCK_KEY).unwrap()
+        ));
     }
 }

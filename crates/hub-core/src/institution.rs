@@ -4,6 +4,7 @@ use crate::job::JobType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// One aggregator's support for an institution (`institution.mx`, `institution.sandbox`, …).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,14 +74,22 @@ pub struct Institution {
 
 /// Aggregator key → support block, ordered by key: a map like `BTreeMap<String,
 /// AggregatorSupport>` (same iteration order, same JSON: an object keyed by aggregator) stored
-/// as one exact-size sorted vector. Institutions have one or two blocks; a B-tree node per
-/// institution cost ~600 bytes, this costs the entries themselves.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct AggregatorBlocks(Vec<(String, AggregatorSupport)>);
+/// as one exact-size sorted slice. Institutions have one or two blocks; a B-tree node per
+/// institution cost ~600 bytes, this costs the entries themselves. The slice is shared by
+/// clones (copied on write by `insert`/`remove`), so institutions built from one template
+/// block, like the 14k demo banks, hold one copy of it instead of 14k.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AggregatorBlocks(Arc<[(String, AggregatorSupport)]>);
+
+impl Default for AggregatorBlocks {
+    fn default() -> Self {
+        AggregatorBlocks::new()
+    }
+}
 
 impl AggregatorBlocks {
     pub fn new() -> Self {
-        AggregatorBlocks(Vec::new())
+        AggregatorBlocks(Arc::from(Vec::new()))
     }
 
     fn position(&self, key: &str) -> Result<usize, usize> {
@@ -97,17 +106,24 @@ impl AggregatorBlocks {
 
     /// Inserts or replaces; returns the replaced block.
     pub fn insert(&mut self, key: String, block: AggregatorSupport) -> Option<AggregatorSupport> {
-        match self.position(&key) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, block)),
+        let mut entries = self.0.to_vec();
+        let replaced = match self.position(&key) {
+            Ok(i) => Some(std::mem::replace(&mut entries[i].1, block)),
             Err(i) => {
-                self.0.insert(i, (key, block));
+                entries.insert(i, (key, block));
                 None
             }
-        }
+        };
+        self.0 = entries.into();
+        replaced
     }
 
     pub fn remove(&mut self, key: &str) -> Option<AggregatorSupport> {
-        self.position(key).ok().map(|i| self.0.remove(i).1)
+        let i = self.position(key).ok()?;
+        let mut entries = self.0.to_vec();
+        let removed = entries.remove(i).1;
+        self.0 = entries.into();
+        Some(removed)
     }
 
     pub fn len(&self) -> usize {
@@ -131,9 +147,10 @@ impl AggregatorBlocks {
         self.0.iter().map(|(_, b)| b)
     }
 
-    /// Heap bytes held (entries and their strings), for memory estimates.
+    /// Heap bytes held (entries and their strings), for memory estimates; counted in full
+    /// even when the entries are shared with clones.
     pub fn heap_bytes(&self) -> usize {
-        self.0.capacity() * std::mem::size_of::<(String, AggregatorSupport)>()
+        self.0.len() * std::mem::size_of::<(String, AggregatorSupport)>()
             + self
                 .0
                 .iter()
@@ -161,8 +178,7 @@ impl FromIterator<(String, AggregatorSupport)> for AggregatorBlocks {
                 _ => out.push(entry),
             }
         }
-        out.shrink_to_fit();
-        AggregatorBlocks(out)
+        AggregatorBlocks(out.into())
     }
 }
 
@@ -383,6 +399,16 @@ mod tests {
         .into();
         assert_eq!(dup.len(), 1);
         assert_eq!(dup.get("k").unwrap().id, "last");
+        // Clones share their entries; changing one copies it first.
+        let mut copy = dup.clone();
+        assert!(std::ptr::eq(copy.get("k").unwrap(), dup.get("k").unwrap()));
+        assert!(copy.insert("a".into(), block.clone()).is_none());
+        assert_eq!(copy.remove("k").unwrap().id, "last");
+        assert_eq!(copy.keys().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(dup.keys().collect::<Vec<_>>(), ["k"]);
+        assert!(copy.remove("k").is_none());
+        assert_eq!(AggregatorBlocks::default(), AggregatorBlocks::new());
+        assert!(AggregatorBlocks::new().is_empty());
     }
 
     #[test]
