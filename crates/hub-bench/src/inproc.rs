@@ -38,6 +38,38 @@ pub struct InProcess {
     pub no_memo_p99_ns: u64,
     pub route_p50_ns: u64,
     pub route_p99_ns: u64,
+    /// Machine speed at the time of the run: median ns of a fixed walk of 1M random steps
+    /// through a 4 MiB table (memory-bound like the search). Compare runs with it: this VM's
+    /// speed varies by up to 2x over a day.
+    pub calibration_walk_us: f64,
+}
+
+/// Median time of a fixed pseudo-random walk through a 4 MiB table (see `calibration_walk_us`).
+fn calibration_walk_us() -> f64 {
+    const LEN: usize = 1 << 20;
+    // A single cycle through every slot (Sattolo's shuffle with a fixed xorshift seed).
+    let mut next: Vec<u32> = (0..LEN as u32).collect();
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    for i in (1..LEN).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let j = (state % i as u64) as usize;
+        next.swap(i, j);
+    }
+    let mut times: Vec<f64> = (0..7)
+        .map(|_| {
+            let started = Instant::now();
+            let mut at = 0u32;
+            for _ in 0..LEN {
+                at = next[at as usize];
+            }
+            black_box(at);
+            started.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
 }
 
 fn percentile(sorted: &[u64], p: f64) -> u64 {
@@ -140,7 +172,9 @@ pub fn run(runs: usize) -> Result<InProcess, Error> {
     }
     route_times.sort_unstable();
 
+    let calibration_walk_us = calibration_walk_us();
     Ok(InProcess {
+        calibration_walk_us,
         institutions: catalog.len(),
         build_ms,
         runs_per_query: runs,
