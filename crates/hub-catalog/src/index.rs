@@ -116,6 +116,22 @@ pub(crate) struct TextIndex {
     /// The inverse of the postings, so a word can be checked against one institution without
     /// walking the word's (possibly huge) postings.
     pub(crate) forward: Postings,
+    /// Per institution: [`initial_bit`]s of its name tokens' first characters, of its
+    /// one-character name tokens and of its one-character keyword tokens: a one-character
+    /// query word is checked against an institution with three bit tests.
+    pub(crate) name_initials: Vec<u64>,
+    pub(crate) name_singles: Vec<u64>,
+    pub(crate) keyword_singles: Vec<u64>,
+}
+
+/// The bit of `token`'s first character in [`TextIndex::name_initials`]: ASCII letters and
+/// digits only (tokens are normalised to lowercase).
+pub(crate) fn initial_bit(token: &str) -> Option<u64> {
+    match token.as_bytes().first() {
+        Some(&b) if b.is_ascii_lowercase() => Some(1 << (b - b'a')),
+        Some(&b) if b.is_ascii_digit() => Some(1 << (26 + b - b'0')),
+        _ => None,
+    }
 }
 
 /// Flag on a [`TextIndex::forward`] entry: the token comes from a keyword, not the name.
@@ -209,6 +225,9 @@ impl TextIndex {
             forward_offsets[i + 1] += forward_offsets[i];
         }
         let mut forward_items = vec![0u32; occurrences.len()];
+        let mut name_initials = vec![0u64; institution_count];
+        let mut name_singles = vec![0u64; institution_count];
+        let mut keyword_singles = vec![0u64; institution_count];
         // Next free position of each institution's name and keyword entries.
         let mut keyword_fill = vec![0u32; institution_count];
         for i in 0..institution_count {
@@ -228,7 +247,21 @@ impl TextIndex {
             token_chars.push(len);
             // The group is sorted by (institution, source): each source's list stays ascending.
             let mut has_name = false;
+            let initial = initial_bit(token);
             for &(_, inst, source) in group {
+                if let Some(bit) = initial {
+                    let single = token.len() == 1;
+                    match source {
+                        0 => {
+                            name_initials[inst as usize] |= bit;
+                            if single {
+                                name_singles[inst as usize] |= bit;
+                            }
+                        }
+                        _ if single => keyword_singles[inst as usize] |= bit,
+                        _ => {}
+                    }
+                }
                 let (fill, entry) = if source == 0 {
                     (&mut name_fill, id)
                 } else {
@@ -286,6 +319,9 @@ impl TextIndex {
             bigram_postings: Postings::new(bigram_offsets, bigram_items),
             token_bigrams,
             forward: Postings::new(forward_offsets, forward_items),
+            name_initials,
+            name_singles,
+            keyword_singles,
         }
     }
 
@@ -330,6 +366,10 @@ impl TextIndex {
             + self.bigram_postings.heap_bytes()
             + self.token_bigrams.capacity()
             + self.forward.heap_bytes()
+            + (self.name_initials.capacity()
+                + self.name_singles.capacity()
+                + self.keyword_singles.capacity())
+                * 8
     }
 }
 

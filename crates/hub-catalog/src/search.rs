@@ -28,7 +28,7 @@
 
 use crate::catalog::{Catalog, CompiledFilter, Page};
 use crate::distance::{DistanceRows, distance_within};
-use crate::index::{KEYWORD_TOKEN, for_each_bigram};
+use crate::index::{KEYWORD_TOKEN, for_each_bigram, initial_bit};
 use crate::normalize::normalize_into;
 use hub_core::institution::Institution;
 use std::collections::HashMap;
@@ -205,13 +205,30 @@ struct Probe {
     keyword_prefixes: bool,
     /// Lowest and highest typo token (`typos` is sorted), for a cheap miss.
     typo_bounds: (u32, u32),
+    /// For a one-character ASCII word: its [`initial_bit`](crate::index::initial_bit), so
+    /// the check is three bit tests.
+    initial: Option<u64>,
 }
 
 impl Probe {
     /// The word's best score against one institution: what [`Catalog::score_word`] plus the
     /// typo hits would give it, computed from the institution's own tokens (name tokens
     /// first, see [`crate::index::TextIndex::forward`]).
-    fn best(&self, tokens: &[u32], typos: &[(u32, u16)]) -> u16 {
+    fn best(&self, tokens: &[u32], typos: &[(u32, u16)], masks: [u64; 3]) -> u16 {
+        if let Some(bit) = self.initial {
+            // No typos for one character and keywords only by an exact match: a name token
+            // equal to the word, else one starting with it, else an equal keyword token.
+            let [initials, singles, keyword_singles] = masks;
+            return if singles & bit != 0 {
+                NAME_WORD
+            } else if initials & bit != 0 {
+                NAME_PREFIX
+            } else if keyword_singles & bit != 0 {
+                KEYWORD_WORD
+            } else {
+                0
+            };
+        }
         let mut best = 0;
         for &entry in tokens {
             if entry & KEYWORD_TOKEN != 0 {
@@ -365,11 +382,19 @@ impl Catalog {
             s.order.clear();
             s.order.extend(0..word_count);
             let mut costs = [0usize; MAX_WORDS];
+            // Checking a word against one institution: two bit tests for one-character words,
+            // else a walk over its tokens (in posting hits).
+            let mut probe_costs = [PROBE_COST; MAX_WORDS];
             if prune {
-                for (w, cost) in costs.iter_mut().enumerate().take(word_count) {
-                    *cost = self.word_cost(&query_text, s.words[w], s.ranges[w]);
+                for w in 0..word_count {
+                    let (a, b) = s.words[w];
+                    costs[w] = self.word_cost(&query_text, (a, b), s.ranges[w]);
+                    if self.bit_probe(&query_text[a..b]).is_some() {
+                        probe_costs[w] = 1;
+                    }
                 }
-                s.order.sort_by_key(|&w| (costs[w], w));
+                // Words cheap to check go last: they are the ones best left to probing.
+                s.order.sort_by_key(|&w| (probe_costs[w] == 1, costs[w], w));
             }
             for level in 0..word_count {
                 let w = s.order[level];
@@ -381,7 +406,8 @@ impl Catalog {
                 // is cheaper than walking those words' postings.
                 let unscored = &s.order[level + 1..];
                 let unscored_cost: usize = unscored.iter().map(|&w| costs[w]).sum();
-                let probe_cost = s.touched.len() * unscored.len() * PROBE_COST;
+                let probe_cost =
+                    s.touched.len() * unscored.iter().map(|&w| probe_costs[w]).sum::<usize>();
                 if prune
                     && !unscored.is_empty()
                     && s.touched.len() >= page_end
@@ -442,6 +468,17 @@ impl Catalog {
             cost += text.keyword_postings.get(start).len();
         }
         cost
+    }
+
+    /// The [`initial_bit`](crate::index::initial_bit) of a one-character ASCII word: such a
+    /// word is checked against an institution with the bit masks of
+    /// [`TextIndex::name_initials`](crate::index::TextIndex::name_initials).
+    fn bit_probe(&self, word: &str) -> Option<u64> {
+        if word.len() == 1 {
+            initial_bit(word)
+        } else {
+            None
+        }
     }
 
     /// Exact and prefix matches of one word (`range`: its vocabulary prefix range).
@@ -627,6 +664,7 @@ impl Catalog {
                 keywords,
                 keyword_prefixes,
                 typo_bounds,
+                initial: self.bit_probe(word),
             });
         }
         s.keys.clear();
@@ -637,8 +675,13 @@ impl Catalog {
             }
             let mut value = value_of(s.query_slots[inst]);
             let tokens = self.text.forward.get(inst);
+            let masks = [
+                self.text.name_initials[inst],
+                self.text.name_singles[inst],
+                self.text.keyword_singles[inst],
+            ];
             for probe in &s.probes {
-                let best = probe.best(tokens, &s.typos[probe.word]);
+                let best = probe.best(tokens, &s.typos[probe.word], masks);
                 if best > 0 {
                     value = fold(value, best);
                 }
