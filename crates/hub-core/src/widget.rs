@@ -97,7 +97,7 @@ fn optional_string(map: &Map<String, Value>, field: &str) -> Result<Option<Strin
 
 fn parse_job_types(value: Option<&Value>) -> Result<JobTypes, HubError> {
     let field = "jobTypes";
-    let items: Vec<String> = match value {
+    let items: Vec<&str> = match value {
         None | Some(Value::Null) => {
             return Err(HubError::invalid(field, "\"jobTypes\" is required"));
         }
@@ -108,13 +108,13 @@ fn parse_job_types(value: Option<&Value>) -> Result<JobTypes, HubError> {
                     "\"jobTypes\" must contain at least 1 items",
                 ));
             }
-            s.split(',').map(|p| p.trim().to_owned()).collect()
+            s.split(',').map(str::trim).collect()
         }
         Some(Value::Array(values)) => {
             let mut out = Vec::with_capacity(values.len());
             for (i, v) in values.iter().enumerate() {
                 match v {
-                    Value::String(s) => out.push(s.clone()),
+                    Value::String(s) => out.push(s.as_str()),
                     _ => {
                         return Err(HubError::invalid(
                             field,

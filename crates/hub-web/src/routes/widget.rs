@@ -66,7 +66,13 @@ pub async fn create_widget_url(
     let params = validate_params(&state, &raw, ParamSource::Json)?;
     let token = flow::issue_token(&state, &params, &caller).await?;
     let url = format!("{}/widget?token={token}", state.settings().base_url());
-    Ok(no_store(HttpResponse::Ok()).json(json!({ "widgetUrl": url })))
+    /// The response body, serialised without building a JSON value first.
+    #[derive(serde::Serialize)]
+    struct WidgetUrl<'a> {
+        #[serde(rename = "widgetUrl")]
+        widget_url: &'a str,
+    }
+    Ok(no_store(HttpResponse::Ok()).json(WidgetUrl { widget_url: &url }))
 }
 
 #[derive(Debug, serde::Deserialize)]
