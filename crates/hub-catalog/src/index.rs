@@ -116,15 +116,13 @@ pub(crate) struct TextIndex {
     /// The inverse of the postings, so a word can be checked against one institution without
     /// walking the word's (possibly huge) postings.
     pub(crate) forward: Postings,
-    /// Per institution: [`initial_bit`]s of its name tokens' first characters, of its
-    /// one-character name tokens and of its one-character keyword tokens: a one-character
-    /// query word is checked against an institution with three bit tests.
-    pub(crate) name_initials: Vec<u64>,
-    pub(crate) name_singles: Vec<u64>,
-    pub(crate) keyword_singles: Vec<u64>,
+    /// Per institution, [`initial_bit`] masks of: its name tokens' first characters, its
+    /// one-character name tokens, its one-character keyword tokens. A one-character query
+    /// word is checked against an institution with three bit tests on one cache line.
+    pub(crate) initials: Vec<[u64; 3]>,
 }
 
-/// The bit of `token`'s first character in [`TextIndex::name_initials`]: ASCII letters and
+/// The bit of `token`'s first character in [`TextIndex::initials`]: ASCII letters and
 /// digits only (tokens are normalised to lowercase).
 pub(crate) fn initial_bit(token: &str) -> Option<u64> {
     match token.as_bytes().first() {
@@ -225,9 +223,7 @@ impl TextIndex {
             forward_offsets[i + 1] += forward_offsets[i];
         }
         let mut forward_items = vec![0u32; occurrences.len()];
-        let mut name_initials = vec![0u64; institution_count];
-        let mut name_singles = vec![0u64; institution_count];
-        let mut keyword_singles = vec![0u64; institution_count];
+        let mut initials = vec![[0u64; 3]; institution_count];
         // Next free position of each institution's name and keyword entries.
         let mut keyword_fill = vec![0u32; institution_count];
         for i in 0..institution_count {
@@ -251,14 +247,15 @@ impl TextIndex {
             for &(_, inst, source) in group {
                 if let Some(bit) = initial {
                     let single = token.len() == 1;
+                    let masks = &mut initials[inst as usize];
                     match source {
                         0 => {
-                            name_initials[inst as usize] |= bit;
+                            masks[0] |= bit;
                             if single {
-                                name_singles[inst as usize] |= bit;
+                                masks[1] |= bit;
                             }
                         }
-                        _ if single => keyword_singles[inst as usize] |= bit,
+                        _ if single => masks[2] |= bit,
                         _ => {}
                     }
                 }
@@ -319,9 +316,7 @@ impl TextIndex {
             bigram_postings: Postings::new(bigram_offsets, bigram_items),
             token_bigrams,
             forward: Postings::new(forward_offsets, forward_items),
-            name_initials,
-            name_singles,
-            keyword_singles,
+            initials,
         }
     }
 
@@ -366,10 +361,7 @@ impl TextIndex {
             + self.bigram_postings.heap_bytes()
             + self.token_bigrams.capacity()
             + self.forward.heap_bytes()
-            + (self.name_initials.capacity()
-                + self.name_singles.capacity()
-                + self.keyword_singles.capacity())
-                * 8
+            + self.initials.capacity() * 24
     }
 }
 

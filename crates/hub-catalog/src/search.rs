@@ -472,7 +472,7 @@ impl Catalog {
 
     /// The [`initial_bit`](crate::index::initial_bit) of a one-character ASCII word: such a
     /// word is checked against an institution with the bit masks of
-    /// [`TextIndex::name_initials`](crate::index::TextIndex::name_initials).
+    /// [`TextIndex::initials`](crate::index::TextIndex::initials).
     fn bit_probe(&self, word: &str) -> Option<u64> {
         if word.len() == 1 {
             initial_bit(word)
@@ -667,6 +667,7 @@ impl Catalog {
                 initial: self.bit_probe(word),
             });
         }
+        let all_bit_probes = s.probes.iter().all(|p| p.initial.is_some());
         s.keys.clear();
         for k in 0..s.touched.len() {
             let inst = s.touched[k] as usize;
@@ -674,12 +675,13 @@ impl Catalog {
                 continue;
             }
             let mut value = value_of(s.query_slots[inst]);
-            let tokens = self.text.forward.get(inst);
-            let masks = [
-                self.text.name_initials[inst],
-                self.text.name_singles[inst],
-                self.text.keyword_singles[inst],
-            ];
+            // Bit-mask probes need neither the token list nor its offsets.
+            let tokens = if all_bit_probes {
+                &[][..]
+            } else {
+                self.text.forward.get(inst)
+            };
+            let masks = self.text.initials[inst];
             for probe in &s.probes {
                 let best = probe.best(tokens, &s.typos[probe.word], masks);
                 if best > 0 {
