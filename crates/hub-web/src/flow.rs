@@ -16,7 +16,7 @@ use hub_core::status::ChallengeAnswer;
 use hub_core::widget::WidgetParams;
 use hub_core::{AggregatorId, ConnectionId, ErrorCode, HubError, StoreExt};
 use secrecy::SecretString;
-use std::collections::HashSet;
+use std::borrow::Cow;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -135,32 +135,21 @@ pub async fn redeem_user_token(
 
 /// Block keys the session may use: the override, else the preferences' supported list (all
 /// enabled when the list is empty), always intersected with what is enabled.
-pub fn allowed_blocks(state: &AppState, params: &WidgetParams) -> Vec<String> {
-    let enabled: HashSet<&str> = state
-        .aggregators()
-        .iter()
-        .map(|a| a.descriptor().institution_key.as_str())
-        .collect();
-    if let Some(forced) = &params.aggregator_override {
-        return if enabled.contains(forced.as_str()) {
-            vec![forced.to_string()]
-        } else {
-            Vec::new()
-        };
+pub fn allowed_blocks<'a>(state: &'a AppState, params: &WidgetParams) -> Cow<'a, [String]> {
+    match &params.aggregator_override {
+        Some(forced) => {
+            let enabled = state
+                .override_ids()
+                .binary_search_by(|key| key.as_str().cmp(forced.as_str()))
+                .is_ok();
+            Cow::Owned(if enabled {
+                vec![forced.to_string()]
+            } else {
+                Vec::new()
+            })
+        }
+        None => Cow::Borrowed(state.default_blocks()),
     }
-    let supported = &state.preferences().supported_aggregators;
-    let mut blocks: Vec<String> = if supported.is_empty() {
-        enabled.iter().map(|s| (*s).to_owned()).collect()
-    } else {
-        supported
-            .iter()
-            .filter(|s| enabled.contains(s.as_str()))
-            .cloned()
-            .collect()
-    };
-    blocks.sort();
-    blocks.dedup();
-    blocks
 }
 
 fn include_test_banks(state: &AppState) -> bool {
@@ -203,41 +192,36 @@ pub fn search_body(
     term: SearchTerm<'_>,
     page: Page,
 ) -> Result<Bytes, HubError> {
-    let params = &session.params;
-    let blocks = allowed_blocks(state, params);
-    let jobs: Vec<_> = params.job_types.iter().collect();
-    let cache = state.search_cache();
-    // Hidden institutions and test-bank visibility are per deployment: not in the key.
-    let key = cache.enabled().then(|| {
-        format!(
-            "{page:?}\u{1f}{country:?}\u{1f}{blocks:?}\u{1f}{jobs:?}\u{1f}{term:?}",
-            country = session.country,
-        )
-    });
-    if let Some(body) = key.as_deref().and_then(|key| cache.get(key)) {
-        return Ok(body);
-    }
-    let filter = Filter {
-        aggregators: &blocks,
-        job_types: &jobs,
-        hidden: &state.preferences().hidden_institutions,
-        include_test_banks: include_test_banks(state),
-        country: session.country.as_deref(),
-    };
-    let catalog = state.catalog();
-    let found = match term {
-        SearchTerm::Text(text) => catalog.search(text, &filter, page),
-        SearchTerm::RoutingNumber(number) => catalog.search_routing_number(number, &filter, page),
-    };
-    let summaries: Vec<InstitutionSummaryRef<'_>> = found.into_iter().map(Into::into).collect();
-    let body = Bytes::from(
-        serde_json::to_vec(&summaries)
-            .map_err(|e| HubError::internal(format!("search results: {e}")))?,
-    );
-    if let Some(key) = key {
-        cache.insert(&key, body.clone());
-    }
-    Ok(body)
+    with_filter(state, session, |filter| {
+        let cache = state.search_cache();
+        // The key is made of the filter actually searched with; hidden institutions and
+        // test-bank visibility in it are per deployment, so they need not be part of it.
+        let key = cache.enabled().then(|| {
+            format!(
+                "{page:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{:?}\u{1f}{term:?}",
+                filter.country, filter.aggregators, filter.job_types,
+            )
+        });
+        if let Some(body) = key.as_deref().and_then(|key| cache.get(key)) {
+            return Ok(body);
+        }
+        let catalog = state.catalog();
+        let found = match term {
+            SearchTerm::Text(text) => catalog.search(text, filter, page),
+            SearchTerm::RoutingNumber(number) => {
+                catalog.search_routing_number(number, filter, page)
+            }
+        };
+        let summaries: Vec<InstitutionSummaryRef<'_>> = found.into_iter().map(Into::into).collect();
+        let body = Bytes::from(
+            serde_json::to_vec(&summaries)
+                .map_err(|e| HubError::internal(format!("search results: {e}")))?,
+        );
+        if let Some(key) = key {
+            cache.insert(&key, body.clone());
+        }
+        Ok(body)
+    })
 }
 
 pub fn recommended<'a>(

@@ -23,8 +23,12 @@ struct Inner {
     rng: Mutex<Box<dyn RandomSource>>,
     /// Aggregator ids accepted in widget params, sorted, for validation messages.
     aggregator_ids: Vec<String>,
-    /// Production aggregator ids accepted for `aggregatorOverride`.
+    /// Production aggregator ids accepted for `aggregatorOverride`: the institution block
+    /// keys of the enabled aggregators, sorted.
     override_ids: Vec<String>,
+    /// Block keys a session without `aggregatorOverride` may use: the preferences' supported
+    /// list (every enabled key when it is empty) ∩ enabled, sorted. Fixed at start-up.
+    default_blocks: Vec<String>,
     auth: Authenticators,
     /// Outbound HTTP (webhooks to the host), built once.
     http: reqwest::Client,
@@ -72,6 +76,12 @@ impl AppState {
             .collect();
         override_ids.sort();
         override_ids.dedup();
+        let supported = &preferences.supported_aggregators;
+        let default_blocks: Vec<String> = override_ids
+            .iter()
+            .filter(|key| supported.is_empty() || supported.contains(*key))
+            .cloned()
+            .collect();
         let search_cache = crate::search_cache::SearchCache::new(settings.search_cache_entries);
         Ok(AppState {
             inner: Arc::new(Inner {
@@ -84,6 +94,7 @@ impl AppState {
                 rng: Mutex::new(rng),
                 aggregator_ids,
                 override_ids,
+                default_blocks,
                 auth,
                 http: reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
@@ -146,5 +157,9 @@ impl AppState {
 
     pub fn override_ids(&self) -> &[String] {
         &self.inner.override_ids
+    }
+
+    pub fn default_blocks(&self) -> &[String] {
+        &self.inner.default_blocks
     }
 }
