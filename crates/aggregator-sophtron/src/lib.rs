@@ -1,1 +1,4 @@
+pub mod mapping;
 pub mod sign;
+pub mod vc;
+pub mod wire;

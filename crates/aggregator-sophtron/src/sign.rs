@@ -93,10 +93,7 @@ pub fn authorization(
 ) -> String {
     let auth_path = auth_path(path, query);
     let text = format!("{}\n{auth_path}", method.to_uppercase());
-    format!(
-        "{SCHEME}:{user_id}:{}:{auth_path}",
-        signature(key, &text)
-    )
+    format!("{SCHEME}:{user_id}:{}:{auth_path}", signature(key, &text))
 }
 
 /// [`authorization`] for a path that may carry its own `?query` (the form UCW signs).
@@ -209,8 +206,14 @@ mod tests {
         // Padding, whitespace, line breaks and the URL-safe alphabet change nothing.
         let padded = decode_access_key("dGVzdFNlY3JldEtleTEyMzQ1Njc4OTA=");
         assert_eq!(padded, b"testSecretKey1234567890");
-        assert_eq!(decode_access_key("dGVzdFNlY3Jld\nEtleTEyMzQ1Njc4OTA"), padded);
-        assert_eq!(decode_access_key(" dGVzdFNlY3JldEtleTEyMzQ1Njc4OTA= "), padded);
+        assert_eq!(
+            decode_access_key("dGVzdFNlY3Jld\nEtleTEyMzQ1Njc4OTA"),
+            padded
+        );
+        assert_eq!(
+            decode_access_key(" dGVzdFNlY3JldEtleTEyMzQ1Njc4OTA= "),
+            padded
+        );
         assert_eq!(decode_access_key("-_8="), decode_access_key("+/8="));
         // Decoding stops at the first '='; a dangling character is dropped.
         assert_eq!(decode_access_key("QQ==QUJD"), b"A");
@@ -220,13 +223,37 @@ mod tests {
 
     #[test]
     fn only_the_path_decides_where_the_signed_part_starts() {
-        assert_eq!(auth_path("/v2/customers", Some("uniqueID=a%2Fb")), "/customers?uniqueid=a%2fb");
+        assert_eq!(
+            auth_path("/v2/customers", Some("uniqueID=a%2Fb")),
+            "/customers?uniqueid=a%2fb"
+        );
         assert_eq!(auth_path("/v2/customers", Some("")), "/customers");
         assert_eq!(auth_path("nopath", None), "nopath");
         let key = decode_access_key("testSecret");
         let header = authorization(ID, &key, "put", "/v2/job/j/challenge/TokenRead", None);
-        assert!(verify(Some(&header), ID, &key, "PUT", "/v2/job/j/challenge/TokenRead", None));
-        assert!(!verify(Some(&header), ID, &key, "POST", "/v2/job/j/challenge/TokenRead", None));
-        assert!(!verify(None, ID, &key, "PUT", "/v2/job/j/challenge/TokenRead", None));
+        assert!(verify(
+            Some(&header),
+            ID,
+            &key,
+            "PUT",
+            "/v2/job/j/challenge/TokenRead",
+            None
+        ));
+        assert!(!verify(
+            Some(&header),
+            ID,
+            &key,
+            "POST",
+            "/v2/job/j/challenge/TokenRead",
+            None
+        ));
+        assert!(!verify(
+            None,
+            ID,
+            &key,
+            "PUT",
+            "/v2/job/j/challenge/TokenRead",
+            None
+        ));
     }
 }
