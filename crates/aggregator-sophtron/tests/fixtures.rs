@@ -139,7 +139,10 @@ fn check_shared(dir: &Path, name: &str) {
         }
         "job_info_token_sent.json" => {
             let s = job_state(&job(dir, name), MEMBER, "testJobId", None).unwrap();
-            assert_eq!(s.challenges[0].prompt, "Please enter the testTokenInputName");
+            assert_eq!(
+                s.challenges[0].prompt,
+                "Please enter the testTokenInputName"
+            );
             assert_eq!(s.challenges[0].challenge_type, ChallengeType::Token);
         }
         "job_info_token_sent_no_input_name.json" => {
@@ -199,7 +202,11 @@ fn the_projects_own_fixtures_parse() {
         let envelope: wire::VcResponse =
             serde_json::from_str(&read(&dir, &format!("vc_{kind}.json"))).unwrap();
         let subject = vc::credential_subject(&envelope.vc.unwrap()).unwrap();
-        let key = if kind == "identity" { "customers" } else { kind };
+        let key = if kind == "identity" {
+            "customers"
+        } else {
+            kind
+        };
         assert!(
             !subject[key].as_array().unwrap().is_empty(),
             "vc_{kind}.json has no {key}"
