@@ -57,6 +57,13 @@ impl RetryConfig {
             ..RetryConfig::default()
         }
     }
+
+    /// This policy with its deadline no later than `limit` (the hub's `web.aggregator_timeout`),
+    /// so retries never outlive the hub's own per-call deadline.
+    pub fn capped_to(mut self, limit: Duration) -> Self {
+        self.deadline = self.deadline.min(limit);
+        self
+    }
 }
 
 /// Why an HTTP client could not be built. Every message names the configuration key
@@ -139,6 +146,10 @@ mod tests {
         assert!(serde_json::from_value::<RetryConfig>(serde_json::json!({"retries": 1})).is_err());
         assert_eq!(RetryConfig::none().max_retries, 0);
         assert_eq!(RetryConfig::none().deadline, DEFAULT_DEADLINE);
+        let capped = RetryConfig::default().capped_to(Duration::from_secs(10));
+        assert_eq!(capped.deadline, Duration::from_secs(10));
+        let kept = RetryConfig::default().capped_to(Duration::from_secs(60));
+        assert_eq!(kept.deadline, DEFAULT_DEADLINE);
     }
 
     #[test]

@@ -224,6 +224,9 @@ pub fn build_registry(
             tracing::info!("{}", MxSetupError::NotConfigured { section: id });
             continue;
         }
+        // Retries never outlive the hub's own per-call deadline.
+        let mut config = config.clone();
+        config.retry = config.retry.capped_to(settings.web.aggregator_timeout);
         match MxAggregator::new(config.clone(), environment) {
             Ok(mx) => {
                 tracing::info!(
