@@ -18,7 +18,8 @@ mod client;
 pub mod config;
 pub mod mapping;
 pub mod sign;
-// TESTING_MOD
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vc;
 pub mod wire;
 
