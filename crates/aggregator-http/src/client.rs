@@ -254,7 +254,8 @@ impl ClientBuilder {
             .timeout(self.request_timeout)
             .connect_timeout(self.connect_timeout)
             .user_agent(self.user_agent.as_str())
-            .default_headers(headers);
+            .default_headers(headers)
+            .tls_certs_merge(bundled_roots());
         let mut redactor = Redactor::new(self.secrets);
         for secret in self.signer.secrets() {
             redactor.add(secret);
@@ -280,6 +281,15 @@ impl ClientBuilder {
             error_detail: self.error_detail,
         })
     }
+}
+
+/// Mozilla's CA roots (webpki-root-certs), added to the system store. reqwest's rustls
+/// verifier refuses to build a client at all when the system has no CA certificates (slim
+/// container images); with these it still verifies every public aggregator's certificate.
+fn bundled_roots() -> impl Iterator<Item = reqwest::Certificate> {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|der| reqwest::Certificate::from_der(der).ok())
 }
 
 /// One call being prepared; nothing is sent until [`Call::send`].
