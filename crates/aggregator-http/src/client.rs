@@ -21,14 +21,25 @@ use std::time::{Duration, SystemTime};
 use tokio::time::Instant;
 use url::Url;
 
-/// A successful (2xx) response.
-#[derive(Debug, Clone)]
+/// A successful (2xx) response. `Debug` shows the status and the body's length only (bodies
+/// carry account data).
+#[derive(Clone)]
 pub struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     label: &'static str,
     operation: &'static str,
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("operation", &self.operation)
+            .field("status", &self.status)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Reply {

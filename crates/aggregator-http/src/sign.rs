@@ -12,12 +12,23 @@ use secrecy::{ExposeSecret, SecretString};
 use std::fmt;
 use url::Url;
 
-/// A request about to be sent, as the signer sees it.
-#[derive(Debug, Clone, Copy)]
+/// A request about to be sent, as the signer sees it. `Debug` shows the method, the path and
+/// the body's length only: bodies carry users' bank credentials, queries may carry ids.
+#[derive(Clone, Copy)]
 pub struct OutgoingRequest<'a> {
     method: &'a Method,
     url: &'a Url,
     body: &'a [u8],
+}
+
+impl fmt::Debug for OutgoingRequest<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingRequest")
+            .field("method", self.method)
+            .field("path", &self.url.path())
+            .field("body_len", &self.body.len())
+            .finish()
+    }
 }
 
 impl<'a> OutgoingRequest<'a> {
@@ -199,6 +210,13 @@ mod tests {
         assert_eq!(request.path(), "/api/a%2Fb/c");
         assert_eq!(request.query(), Some("q=x%20y&z="));
         assert_eq!(request.body(), b"{}");
+        let secret_body = OutgoingRequest::new(&Method::POST, &url, b"password=hunter2");
+        let debug = format!("{secret_body:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("q=x"),
+            "{debug}"
+        );
+        assert!(debug.contains("body_len: 16"), "{debug}");
         let bare = Url::parse("https://example.test").unwrap();
         assert_eq!(
             OutgoingRequest::new(&Method::GET, &bare, b"").path_and_query(),
