@@ -426,7 +426,12 @@ mod tests {
             ("HUB__SOPHTRON__VC_BASE_URL", "http://127.0.0.1:9/vc"),
         ]);
         assert_eq!(s.sophtron.vc_base_url, "http://127.0.0.1:9/vc");
-        assert!(build_registry(&s, store()).unwrap().get("sophtron").is_some());
+        assert!(
+            build_registry(&s, store())
+                .unwrap()
+                .get("sophtron")
+                .is_some()
+        );
         // Without both credentials it stays off.
         let s = settings(&[("HUB__SOPHTRON__USER_ID", "u")]);
         assert_eq!(ids(&build_registry(&s, store()).unwrap()), ["sandbox"]);
@@ -439,7 +444,10 @@ mod tests {
             ("HUB__SOPHTRON__ACCESS_KEY", "!!!"),
         ]);
         let e = build_registry(&s, store()).unwrap_err().to_string();
-        assert!(e.contains("sophtron.access_key") && !e.contains("!!!"), "{e}");
+        assert!(
+            e.contains("sophtron.access_key") && !e.contains("!!!"),
+            "{e}"
+        );
         let s = settings(&[("HUB__SOPHTRON__VC_BASE_URL", "not a url")]);
         let e = build_registry(&s, store()).unwrap_err().to_string();
         assert!(e.contains("sophtron.vc_base_url"), "{e}");
@@ -447,8 +455,11 @@ mod tests {
             [("HUB__SOPHTRON__SECRET".to_owned(), "x".to_owned())].into();
         let e = Settings::from_sources(None, &env).unwrap_err().to_string();
         assert!(e.contains("secret"), "{e}");
-        let env: HashMap<String, String> =
-            [("HUB__SOPHTRON__REQUEST_TIMEOUT".to_owned(), "soon".to_owned())].into();
+        let env: HashMap<String, String> = [(
+            "HUB__SOPHTRON__REQUEST_TIMEOUT".to_owned(),
+            "soon".to_owned(),
+        )]
+        .into();
         let e = Settings::from_sources(None, &env).unwrap_err().to_string();
         assert!(e.contains("request_timeout"), "{e}");
     }
