@@ -58,9 +58,14 @@ pub struct HttpClient {
     signer: Arc<dyn RequestSigner>,
     retry: RetryConfig,
     request_timeout: Duration,
+    max_response_bytes: usize,
     redactor: Redactor,
     error_detail: ErrorDetailFn,
 }
+
+/// The largest response body read by default (32 MiB: a verifiable credential of several
+/// years of transactions is a few megabytes; a body past this is a broken or hostile upstream).
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -88,6 +93,7 @@ pub struct ClientBuilder {
     secrets: Vec<SecretString>,
     error_detail: ErrorDetailFn,
     user_agent: String,
+    max_response_bytes: usize,
 }
 
 impl HttpClient {
@@ -108,6 +114,7 @@ impl HttpClient {
             secrets: Vec::new(),
             error_detail: default_error_detail,
             user_agent: concat!("connect-hub/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
         }
     }
 
@@ -236,6 +243,13 @@ impl ClientBuilder {
         self
     }
 
+    /// The largest response body read (default [`DEFAULT_MAX_RESPONSE_BYTES`]); a larger one
+    /// is `Upstream` without being read further.
+    pub fn max_response_bytes(mut self, limit: usize) -> Self {
+        self.max_response_bytes = limit;
+        self
+    }
+
     pub fn build(self) -> Result<HttpClient, SetupError> {
         let section = self.section;
         let base = Url::parse(&self.base_url)
@@ -288,6 +302,7 @@ impl ClientBuilder {
             signer: self.signer,
             retry: self.retry,
             request_timeout: self.request_timeout,
+            max_response_bytes: self.max_response_bytes,
             redactor,
             error_detail: self.error_detail,
         })
@@ -301,6 +316,29 @@ fn bundled_roots() -> impl Iterator<Item = reqwest::Certificate> {
     webpki_root_certs::TLS_SERVER_ROOT_CERTS
         .iter()
         .filter_map(|der| reqwest::Certificate::from_der(der).ok())
+}
+
+enum BodyError {
+    TooLarge,
+    Read(reqwest::Error),
+}
+
+/// The body, chunk by chunk, refusing more than `limit` bytes (announced or received).
+async fn read_body(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 /// One call being prepared; nothing is sent until [`Call::send`].
@@ -399,12 +437,12 @@ impl Call<'_> {
                     let retry_after =
                         parse_retry_after(response.headers().get(RETRY_AFTER), SystemTime::now());
                     let headers = response.headers().clone();
-                    match response.bytes().await {
+                    match read_body(response, client.max_response_bytes).await {
                         Ok(body) if status.is_success() => {
                             return Ok(Reply {
                                 status,
                                 headers,
-                                body: body.to_vec(),
+                                body,
                                 label,
                                 operation,
                             });
@@ -429,11 +467,20 @@ impl Call<'_> {
                                 None => (error, backoff(config, attempt + 1)),
                             }
                         }
-                        Err(e) if e.is_timeout() => (
+                        Err(BodyError::TooLarge) => {
+                            return Err(AggregatorError::Upstream {
+                                status: Some(status.as_u16()),
+                                message: format!(
+                                    "{label} {operation}: the response is larger than {} bytes",
+                                    client.max_response_bytes
+                                ),
+                            });
+                        }
+                        Err(BodyError::Read(e)) if e.is_timeout() => (
                             AggregatorError::Timeout { operation },
                             backoff(config, attempt + 1),
                         ),
-                        Err(e) => {
+                        Err(BodyError::Read(e)) => {
                             return Err(AggregatorError::Upstream {
                                 status: Some(status.as_u16()),
                                 message: redactor.redact(&format!(

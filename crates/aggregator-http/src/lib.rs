@@ -30,7 +30,7 @@ mod errors;
 mod retry;
 mod sign;
 
-pub use client::{Call, ClientBuilder, HttpClient, Reply, join_url};
+pub use client::{Call, ClientBuilder, DEFAULT_MAX_RESPONSE_BYTES, HttpClient, Reply, join_url};
 pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DEADLINE, DEFAULT_REQUEST_TIMEOUT, RetryConfig, SetupError,
     header_value, seconds,

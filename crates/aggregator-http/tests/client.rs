@@ -614,3 +614,33 @@ async fn deleting_something_already_gone_is_success() {
         .await;
     assert!(aggregator_http::gone_is_ok(result).is_ok());
 }
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_not_read_whole() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/big"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(2048)))
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/small"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(1024)))
+        .mount(&server)
+        .await;
+    let client = HttpClient::builder("Test", "test", &server.uri())
+        .max_response_bytes(1024)
+        .build()
+        .unwrap();
+    let err = get_err(&client, "big").await;
+    assert!(
+        matches!(&err, AggregatorError::Upstream { status: Some(200), message } if message == "Test read thing: the response is larger than 1024 bytes"),
+        "{err:?}"
+    );
+    let reply = client
+        .get("read thing", client.url(&["small"], &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.body.len(), 1024);
+}
