@@ -242,7 +242,10 @@ pub fn build_registry(
             Err(e) => return Err(StartupError::Aggregator(e.to_string())),
         }
     }
-    aggregator_sophtron::register(&settings.sophtron, &mut registry)
+    // Retries never outlive the hub's own per-call deadline.
+    let mut sophtron = settings.sophtron.clone();
+    sophtron.retry = sophtron.retry.capped_to(settings.web.aggregator_timeout);
+    aggregator_sophtron::register(&sophtron, &mut registry)
         .map_err(|e| StartupError::Aggregator(e.to_string()))?;
     Ok(registry)
 }
