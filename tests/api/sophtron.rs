@@ -353,6 +353,12 @@ async fn a_verification_job_asks_for_one_account_in_the_widget() {
     assert_eq!(seen, ["single_account_select"]);
     assert_eq!(member["connection_status"], CONNECTED, "{member}");
     assert_eq!(member["selected_account_id"], fake::ACCOUNT_IDS[0]);
+    let connected = &member["postMessageEventData"]["memberConnected"];
+    assert_eq!(
+        connected["selectedAccountId"],
+        fake::ACCOUNT_IDS[0],
+        "{connected}"
+    );
     let guid = member["guid"].as_str().unwrap();
     assert_eq!(
         fake.selected_account(guid).as_deref(),

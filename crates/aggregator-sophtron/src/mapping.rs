@@ -17,7 +17,7 @@
 //! * **`AccountsReady` without a `JobType`** is simply not a verification job (UCW threw).
 //! * **Failures carry a message** (`LastStatus` when Sophtron gives one) and the job's
 //!   `LastStep`/`LastStatus` reach the postMessage payloads like UCW's `rawStatus` /
-//!   `jobLastStep`; account numbers in the account choice are masked to their last four
+//!   `jobLastStep` / `jobId` / `selectedAccountId`; account numbers in the account choice are masked to their last four
 //!   characters.
 
 use crate::wire::{Account, Institution, Job};
@@ -335,6 +335,11 @@ pub fn job_state(
             .post_message_extras
             .insert("jobId".into(), Value::String(job_id.clone()));
     }
+    if let Some(account) = &state.selected_account_id {
+        state
+            .post_message_extras
+            .insert("selectedAccountId".into(), Value::String(account.clone()));
+    }
     Ok(state)
 }
 
@@ -647,6 +652,7 @@ mod tests {
         assert_eq!(s.status, ConnectionStatus::CREATED);
         assert!(s.is_being_aggregated);
         assert_eq!(s.selected_account_id.as_deref(), Some("acct-1"));
+        assert_eq!(s.post_message_extras["selectedAccountId"], "acct-1");
     }
 
     #[test]
