@@ -585,6 +585,17 @@ async fn deletes_sign_with_vector_8_and_already_gone_is_ok() {
         .await;
     Mock::given(method("DELETE"))
         .and(path("/api/v2/customers/ABC-123/members/m1"))
+        .and(header(
+            "authorization",
+            sign::authorization(
+                VECTOR_ID,
+                &sign::decode_access_key(VECTOR_LONG_SECRET),
+                "DELETE",
+                "/api/v2/customers/ABC-123/members/m1",
+                None,
+            )
+            .as_str(),
+        ))
         .respond_with(ResponseTemplate::new(404))
         .expect(1)
         .mount(&server)
