@@ -18,4 +18,5 @@ mod robustness;
 mod routing;
 mod scale_out;
 mod search;
+mod store_limits;
 mod widget_params;
