@@ -13,6 +13,7 @@ mod config_and_health;
 mod data;
 mod flows;
 mod mx;
+mod properties;
 mod redirection;
 mod robustness;
 mod routing;
