@@ -82,7 +82,10 @@ impl ResponseError for ApiError {
         if self.error.code == ErrorCode::Overloaded {
             // The store logs a rate-limited warning itself; one line per refused request
             // would flood the log exactly when the hub is overloaded.
-            tracing::debug!(code = self.error.code.as_str(), "request refused: at capacity");
+            tracing::debug!(
+                code = self.error.code.as_str(),
+                "request refused: at capacity"
+            );
         } else if status.is_server_error() {
             tracing::warn!(code = self.error.code.as_str(), message = %self.error.message, "request failed");
         }

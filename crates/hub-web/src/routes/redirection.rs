@@ -257,7 +257,9 @@ async fn end_sessions_beyond_the_cap(
             &format!("redir-sessions:{redirection_id}"),
             new_session_id,
             state.settings().redirection.max_sessions_per_link,
-            state.settings().session_ttl,
+            // Sessions can start while the link works and live a session TTL after that (they
+            // are renewed while used); the list must outlive every one of them.
+            state.settings().redirection.link_ttl + state.settings().session_ttl,
         )
         .await?;
     for old in evicted {
