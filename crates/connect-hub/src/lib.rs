@@ -60,8 +60,16 @@ pub enum StartupError {
 pub async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
     let url = settings.store.redis_url.trim();
     if url.is_empty() {
-        tracing::info!("state store: in memory (one instance; set REDIS_URL to scale out)");
-        return Ok(Arc::new(hub_store::MemoryStore::new()));
+        let capacity = settings.store.memory_capacity;
+        tracing::info!(
+            capacity,
+            "state store: in memory (one instance; set REDIS_URL to scale out)"
+        );
+        let store = hub_store::MemoryStore::with_options(
+            hub_store::MemoryStoreOptions::default().capacity(capacity),
+        );
+        store.spawn_sweeper(settings.store.memory_sweep_interval);
+        return Ok(Arc::new(store));
     }
     let store = hub_store::RedisStore::connect(url, &settings.store.key_prefix)
         .await

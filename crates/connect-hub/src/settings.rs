@@ -43,6 +43,12 @@ pub struct StoreSettings {
     pub redis_url: String,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub key_prefix: String,
+    /// Memory store only: values held before new widget tokens and sessions are refused
+    /// with 503 + `Retry-After` (work in progress continues).
+    pub memory_capacity: usize,
+    /// Memory store only: how often the background sweeper reclaims expired values.
+    #[serde(with = "hub_web::settings::secs")]
+    pub memory_sweep_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -190,6 +196,17 @@ impl Settings {
                 )));
             }
         }
+        if self.store.memory_capacity == 0 || self.store.memory_sweep_interval.is_zero() {
+            return Err(ConfigError(
+                "store.memory_capacity and store.memory_sweep_interval must be greater than 0"
+                    .into(),
+            ));
+        }
+        if self.web.redirection.max_sessions_per_link == 0 {
+            return Err(ConfigError(
+                "web.redirection.max_sessions_per_link must be at least 1".into(),
+            ));
+        }
         if self.web.token_ttl.is_zero() || self.web.session_ttl.is_zero() {
             return Err(ConfigError(
                 "web.token_ttl and web.session_ttl must be greater than 0".into(),
@@ -254,6 +271,33 @@ mod tests {
             Settings::from_sources(None, &env(&[("REDIS_URL", "redis://127.0.0.1:6390")])).unwrap();
         assert_eq!(s.store.redis_url, "redis://127.0.0.1:6390");
         assert_eq!(Settings::defaults().unwrap().store.redis_url, "");
+    }
+
+    #[test]
+    fn memory_store_bounds_are_configurable_and_checked() {
+        let defaults = Settings::defaults().unwrap();
+        assert_eq!(defaults.store.memory_capacity, 500_000);
+        assert_eq!(defaults.store.memory_sweep_interval, Duration::from_secs(1));
+        assert_eq!(defaults.web.redirection.max_sessions_per_link, 3);
+        let s = Settings::from_sources(
+            None,
+            &env(&[
+                ("HUB__STORE__MEMORY_CAPACITY", "2000"),
+                ("HUB__STORE__MEMORY_SWEEP_INTERVAL", "5"),
+                ("HUB__WEB__REDIRECTION__MAX_SESSIONS_PER_LINK", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.store.memory_capacity, 2000);
+        assert_eq!(s.store.memory_sweep_interval, Duration::from_secs(5));
+        assert_eq!(s.web.redirection.max_sessions_per_link, 1);
+        for (name, value) in [
+            ("HUB__STORE__MEMORY_CAPACITY", "0"),
+            ("HUB__WEB__REDIRECTION__MAX_SESSIONS_PER_LINK", "0"),
+        ] {
+            let e = Settings::from_sources(None, &env(&[(name, value)])).unwrap_err();
+            assert!(e.to_string().contains("must be"), "{name}: {e}");
+        }
     }
 
     #[test]

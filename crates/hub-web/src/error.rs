@@ -20,7 +20,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Upstream => StatusCode::BAD_GATEWAY,
         ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -79,7 +79,14 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if status.is_server_error() {
+        if self.error.code == ErrorCode::Overloaded {
+            // The store logs a rate-limited warning itself; one line per refused request
+            // would flood the log exactly when the hub is overloaded.
+            tracing::debug!(
+                code = self.error.code.as_str(),
+                "request refused: at capacity"
+            );
+        } else if status.is_server_error() {
             tracing::warn!(code = self.error.code.as_str(), message = %self.error.message, "request failed");
         }
         let mut builder = HttpResponse::build(status);
@@ -130,6 +137,10 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(
+            status_for(ErrorCode::Overloaded),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
             status_for(ErrorCode::UpstreamTimeout),
             StatusCode::GATEWAY_TIMEOUT
         );
@@ -151,5 +162,20 @@ mod tests {
         let html = String::from_utf8(body.to_vec()).unwrap();
         assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
         assert!(!html.contains("<script>alert"));
+    }
+
+    #[test]
+    fn a_full_store_is_503_with_retry_after() {
+        let full = hub_core::StoreError::Full {
+            entries: 10,
+            capacity: 10,
+            retry_after: std::time::Duration::from_secs(12),
+        };
+        let resp = ApiError::from(HubError::from(full)).error_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "12");
+        let body = resp.into_body().try_into_bytes().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "overloaded");
     }
 }

@@ -48,7 +48,7 @@ pub async fn issue_token(
     };
     state
         .store()
-        .put_json(&token_key(&token), &record, state.settings().token_ttl)
+        .put_new_json(&token_key(&token), &record, state.settings().token_ttl)
         .await?;
     Ok(token)
 }
@@ -111,7 +111,7 @@ pub async fn issue_user_token(
     };
     state
         .store()
-        .put_json(&user_token_key(&token), &record, state.settings().token_ttl)
+        .put_new_json(&user_token_key(&token), &record, state.settings().token_ttl)
         .await?;
     Ok(token)
 }

@@ -48,6 +48,9 @@ pub struct RedirectionSettings {
     /// How often each hub looks for single-access connections due for deletion.
     #[serde(with = "secs")]
     pub cleanup_interval: Duration,
+    /// Live widget sessions one link keeps: opening it again in a new browser replaces the
+    /// oldest session (which then ends), so one link cannot mint unlimited sessions.
+    pub max_sessions_per_link: usize,
 }
 
 impl Default for RedirectionSettings {
@@ -63,6 +66,7 @@ impl Default for RedirectionSettings {
             single_access_delete_after: Duration::from_secs(3600),
             consent_days: 180,
             cleanup_interval: Duration::from_secs(30),
+            max_sessions_per_link: 3,
         }
     }
 }

@@ -236,7 +236,36 @@ pub async fn open(
         AccessModeRequest::Multiple => Some(AccessMode::Multiple),
         AccessModeRequest::Mixed => None,
     };
-    super::widget::session_page(&state, &session).await
+    let page = super::widget::session_page(&state, &session).await?;
+    end_sessions_beyond_the_cap(&state, &record.id, &session.id)
+        .await
+        .map_err(ApiError::page)?;
+    Ok(page)
+}
+
+/// The link's live sessions, oldest first, under `redir-sessions:{id}` (one atomic list in
+/// the store, so it holds across hub instances). Keeps the newest
+/// `max_sessions_per_link`; the sessions pushed out end now.
+async fn end_sessions_beyond_the_cap(
+    state: &AppState,
+    redirection_id: &str,
+    new_session_id: &str,
+) -> Result<(), HubError> {
+    let evicted = state
+        .store()
+        .push_capped(
+            &format!("redir-sessions:{redirection_id}"),
+            new_session_id,
+            state.settings().redirection.max_sessions_per_link,
+            // Sessions can start while the link works and live a session TTL after that (they
+            // are renewed while used); the list must outlive every one of them.
+            state.settings().redirection.link_ttl + state.settings().session_ttl,
+        )
+        .await?;
+    for old in evicted {
+        state.store().delete(&session::session_key(&old)).await?;
+    }
+    Ok(())
 }
 
 /// Sends the browser back to the host: `redirectUri?redirectionId=…`.

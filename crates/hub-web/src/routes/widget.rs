@@ -114,6 +114,9 @@ pub async fn widget_page(
         .map(|(_, v)| v.clone());
     let has_params = pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId");
     let auth_required = state.auth().widget.is_enabled();
+    // A session that replaces a redeemed token was admitted with the token; one opened from
+    // plain params (authentication off) is new work that a full store may refuse.
+    let mut replaces_token = true;
     let (params, auth_expires_at) = if has_params {
         let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let params = validate_params(&state, &raw, ParamSource::Query).map_err(ApiError::page)?;
@@ -127,7 +130,10 @@ pub async fn widget_page(
                     "A valid token is required: get one from GET /api/token?userId=…",
                 )));
             }
-            (_, false) => None,
+            (_, false) => {
+                replaces_token = false;
+                None
+            }
         };
         (params, expires)
     } else if let Some(token) = token {
@@ -147,6 +153,12 @@ pub async fn widget_page(
             .and_then(|v| v.to_str().ok()),
     );
     let session = WidgetSession::new(params, language.to_owned(), auth_expires_at);
+    if replaces_token {
+        session::save_in_place_of_token(&state, &session)
+            .await
+            .map_err(ApiError::page)?;
+        return page_with_cookie(&state, &session);
+    }
     session_page(&state, &session).await
 }
 
@@ -158,6 +170,11 @@ pub async fn session_page(
     session::save(state, session)
         .await
         .map_err(ApiError::page)?;
+    page_with_cookie(state, session)
+}
+
+/// The widget page for a stored session, with its cookie.
+fn page_with_cookie(state: &AppState, session: &WidgetSession) -> Result<HttpResponse, ApiError> {
     let cookie = session::set_cookie_header(
         &state.settings().cookie,
         &session.id,
