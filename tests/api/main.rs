@@ -12,6 +12,7 @@ mod auth;
 mod config_and_health;
 mod data;
 mod flows;
+mod hardening;
 mod mx;
 mod properties;
 mod redirection;

@@ -109,6 +109,16 @@ impl Application {
             );
         }
         let aggregators = build_registry(&settings, store.clone())?;
+        if let Some(unknown) = settings
+            .web
+            .aggregator_webhooks
+            .keys()
+            .find(|id| aggregators.get(id).is_none())
+        {
+            return Err(StartupError::Aggregator(format!(
+                "web.aggregator_webhooks.{unknown} names no enabled aggregator"
+            )));
+        }
         let catalog = Arc::new(build_catalog(&settings)?);
         let preferences = load_preferences(&settings)?;
         let rng: Box<dyn RandomSource> = match settings.catalog.random_seed {
@@ -213,6 +223,8 @@ pub fn build_registry(
             SandboxConfig {
                 slow_delay: settings.sandbox.slow_delay,
                 latency: settings.sandbox.latency,
+                consent_base_url: Some(settings.sandbox.consent_base_url.trim().to_owned())
+                    .filter(|u| !u.is_empty()),
             },
         )));
     } else {

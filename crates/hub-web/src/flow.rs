@@ -683,15 +683,53 @@ pub async fn member_login_form(
 }
 
 /// The browser came back from the bank: let the aggregator read the callback, then record the
-/// outcome on the connection it names.
+/// outcome on the connection it names. The callback's word is taken only from the browser
+/// whose widget `session` owns that connection; any other return (another browser, or someone
+/// who only knows a connection id) gets the aggregator's own current state instead, so it can
+/// never decide a connection by itself.
 pub async fn oauth_return(
     state: &AppState,
     aggregator_id: &str,
     request: &InboundRequest,
+    session: Option<&WidgetSession>,
 ) -> Result<ConnectionRecord, HubError> {
     let aggregator = aggregator(state, &AggregatorId::new(aggregator_id))?;
     let update = call(state, "OAuth callback", aggregator.oauth_callback(request)).await?;
-    apply_update(state, aggregator_id, &update.connection_id, update.state).await
+    let not_found = || {
+        HubError::not_found(format!(
+            "Connection \"{}\" was not found",
+            update.connection_id
+        ))
+    };
+    let record: ConnectionRecord = state
+        .store()
+        .get_json(&connection_key(
+            aggregator_id,
+            update.connection_id.as_str(),
+        ))
+        .await?
+        .ok_or_else(not_found)?;
+    let owned = session.is_some_and(|s| {
+        s.connection.as_ref() == Some(&record.connection_id)
+            && s.params.user_id == record.owner
+            && s.selected
+                .as_ref()
+                .is_some_and(|x| x.aggregator.as_str() == aggregator_id)
+    });
+    let fresh = if owned {
+        update.state
+    } else if record.state.status.is_terminal() {
+        // Nothing left to decide, and no reason to ask the aggregator again.
+        return Ok(record);
+    } else {
+        call(
+            state,
+            "connection status",
+            aggregator.status(&record.connection_ref()),
+        )
+        .await?
+    };
+    apply_update(state, aggregator_id, &update.connection_id, fresh).await
 }
 
 async fn apply_update(
@@ -715,15 +753,37 @@ async fn apply_update(
     settled(state, updated).await
 }
 
-/// A webhook: the aggregator verifies and parses it; the hub records every update it knows.
+/// A webhook: bounded before the aggregator calls upstream. When the aggregator can say which
+/// connections the webhook names, duplicates are dropped, more than `web.webhooks.max_items`
+/// is refused, and connections the hub does not track are left out; the aggregator then sees
+/// only the rest (and is not called at all when none is left). The hub records every update
+/// it knows.
 pub async fn webhook(
     state: &AppState,
     aggregator_id: &str,
-    request: &InboundRequest,
+    mut request: InboundRequest,
 ) -> Result<WebhookOutcome, HubError> {
     let aggregator = aggregator(state, &AggregatorId::new(aggregator_id))?;
-    let outcome = call(state, "webhook", aggregator.webhook(request)).await?;
+    if let Some(named) = aggregator.webhook_connections(&request)? {
+        let named_count = named.len();
+        let tracked = tracked_connections(state, aggregator_id, named).await?;
+        if tracked.is_empty() {
+            return Ok(WebhookOutcome {
+                updates: Vec::new(),
+                reply: serde_json::json!({ "received": 0, "ignored": named_count }),
+            });
+        }
+        request.connections = Some(tracked);
+    }
+    let outcome = call(state, "webhook", aggregator.webhook(&request)).await?;
     for update in &outcome.updates {
+        if request
+            .connections
+            .as_ref()
+            .is_some_and(|only| !only.contains(&update.connection_id))
+        {
+            continue;
+        }
         match apply_update(
             state,
             aggregator_id,
@@ -740,4 +800,46 @@ pub async fn webhook(
         }
     }
     Ok(outcome)
+}
+
+/// The distinct connections of `named` that the hub has a record of (one store read each,
+/// after the batch size is checked).
+async fn tracked_connections(
+    state: &AppState,
+    aggregator_id: &str,
+    named: Vec<ConnectionId>,
+) -> Result<Vec<ConnectionId>, HubError> {
+    let mut distinct: Vec<ConnectionId> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in named {
+        if seen.insert(id.clone()) {
+            distinct.push(id);
+        }
+    }
+    let max = state.settings().webhooks.max_items;
+    if distinct.len() > max {
+        return Err(HubError::invalid(
+            "body",
+            format!(
+                "A webhook may name at most {max} connections; this one names {}",
+                distinct.len()
+            ),
+        ));
+    }
+    let mut tracked = Vec::new();
+    for id in distinct {
+        let plausible = !id.as_str().is_empty() && id.as_str().len() <= 128;
+        if plausible
+            && state
+                .store()
+                .get(&connection_key(aggregator_id, id.as_str()))
+                .await?
+                .is_some()
+        {
+            tracked.push(id);
+        } else {
+            tracing::debug!(aggregator = aggregator_id, connection = %id, "webhook names a connection the hub does not track");
+        }
+    }
+    Ok(tracked)
 }

@@ -4,7 +4,7 @@ use crate::auth::WidgetCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::flow;
 use crate::routes::no_store;
-use crate::session::{self, CurrentSession, WidgetSession};
+use crate::session::{self, CurrentSession, PageSession, WidgetSession};
 use crate::state::AppState;
 use crate::views;
 use actix_web::http::header;
@@ -217,11 +217,12 @@ pub fn session_json(state: &AppState, session: &WidgetSession) -> Value {
 }
 
 /// The widget page for the session in the cookie: where a same-window OAuth comes back to
-/// while the connection is still being worked on.
+/// while the connection is still being worked on. The way back starts on the bank's site, so
+/// this page accepts a cross-site top-level navigation ([`PageSession`]).
 #[get("/widget/resume")]
 pub async fn resume(
     state: web::Data<AppState>,
-    CurrentSession(session): CurrentSession,
+    PageSession(session): PageSession,
 ) -> Result<HttpResponse, ApiError> {
     let html = views::widget_page(&state, &session).map_err(ApiError::page)?;
     let mut builder = HttpResponse::Ok();
