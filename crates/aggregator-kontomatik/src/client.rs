@@ -132,3 +132,43 @@ impl KontomatikClient {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exceptions_quoted_by_the_kit_are_recovered_and_others_stay_errors() {
+        let quoted = AggregatorError::NotFound(
+            "Kontomatik read import result: HTTP 404: <?xml version=\"1.0\"?><reply status=\"404 Not Found\"><exception name=\"InvalidCommandId\"><message>x</message>".into(),
+        );
+        match CallError::from(quoted) {
+            CallError::Exception(e) => assert_eq!(e.name, "InvalidCommandId"),
+            other => panic!("{other:?}"),
+        }
+        // The name fell outside the kit's 200-character quote: a plain HTTP error.
+        let cut = AggregatorError::Upstream {
+            status: Some(400),
+            message: "Kontomatik x: HTTP 400: <?xml version=\"1.0\"?><reply status=\"400 Bad Request\" user=\"u\" ownerExternalId=\"ch-0123\" responseTimestamp=\"2023-05-23T07:49:15Z\">    <excep…".into(),
+        };
+        assert!(matches!(
+            CallError::from(cut),
+            CallError::Other(AggregatorError::Upstream {
+                status: Some(400),
+                ..
+            })
+        ));
+        let unauthorized = AggregatorError::Unauthorized("HTTP 401: <exception name=\"X\">".into());
+        assert!(matches!(
+            CallError::from(unauthorized),
+            CallError::Other(AggregatorError::Unauthorized(_))
+        ));
+        let e = CallError::Exception(Exception {
+            name: "CommandNotAvailable".into(),
+            message: None,
+            friendly_message: None,
+        })
+        .into_error();
+        assert!(e.to_string().contains("CommandNotAvailable"));
+    }
+}

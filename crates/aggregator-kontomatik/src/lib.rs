@@ -601,6 +601,16 @@ impl KontomatikAggregator {
         Ok(self.store.get_json(&key(&["conn", id.as_str()])).await?)
     }
 
+    /// The record of `id` if it belongs to `owner` (another owner's connection is as unknown
+    /// as a missing one).
+    async fn owned_record(
+        &self,
+        id: &ConnectionId,
+        owner: &AggregatorUserId,
+    ) -> Result<Option<ConnectionRecord>, AggregatorError> {
+        Ok(self.record(id).await?.filter(|r| r.owner == owner.as_str()))
+    }
+
     async fn save(
         &self,
         id: &ConnectionId,
@@ -707,6 +717,13 @@ impl KontomatikAggregator {
         let reply = match result {
             Ok(reply) => reply,
             Err(CallError::Exception(e)) if e.name == "DefaultImportAlreadyExecuted" && !fresh => {
+                // A concurrent call with the same ticket may have recorded the command since.
+                let claimed: Option<SessionClaim> = self.store.get_json(&claim_key).await?;
+                if claimed.is_some_and(|c| c.command_id.is_some())
+                    && let Some(current) = self.record(id).await?
+                {
+                    return Ok(self.state_of(id, &current));
+                }
                 // An earlier call started this import and its reply was lost: Kontomatik has
                 // no way to find the command again (no listing endpoint), so the session is
                 // spent. Tell the user plainly.
@@ -784,9 +801,12 @@ impl KontomatikAggregator {
     ) -> Result<ConnectionState, AggregatorError> {
         let session_id = ticket_field(ticket, TICKET_SESSION_ID)?;
         if let Some(existing) = &request.existing_connection {
-            let mut record = self.record(existing).await?.ok_or_else(|| {
-                AggregatorError::NotFound(format!("no Kontomatik connection \"{existing}\""))
-            })?;
+            let mut record = self
+                .owned_record(existing, &request.user)
+                .await?
+                .ok_or_else(|| {
+                    AggregatorError::NotFound(format!("no Kontomatik connection \"{existing}\""))
+                })?;
             let used = match session_id {
                 None => true,
                 Some(s) => self
@@ -1070,9 +1090,12 @@ impl Aggregator for KontomatikAggregator {
 
     async fn status(&self, connection: &ConnectionRef) -> Result<ConnectionState, AggregatorError> {
         let id = &connection.connection_id;
-        let mut record = self.record(id).await?.ok_or_else(|| {
-            AggregatorError::NotFound(format!("no Kontomatik connection \"{id}\""))
-        })?;
+        let mut record = self
+            .owned_record(id, &connection.user)
+            .await?
+            .ok_or_else(|| {
+                AggregatorError::NotFound(format!("no Kontomatik connection \"{id}\""))
+            })?;
         match (record.status, record.command_id.clone()) {
             (ConnectionStatus::PENDING, Some(command)) => {
                 self.poll(id, &mut record, &command).await
@@ -1155,7 +1178,8 @@ impl Aggregator for KontomatikAggregator {
     /// Revokes the Multiple Access consent (if any), then removes everything stored.
     async fn delete_connection(&self, connection: &ConnectionRef) -> Result<(), AggregatorError> {
         let id = &connection.connection_id;
-        let Some(record) = self.record(id).await? else {
+        let Some(record) = self.owned_record(id, &connection.user).await? else {
+            // Gone already (or never this user's): nothing to revoke or remove.
             return Ok(());
         };
         if let Some(consent) = &record.multiple_access_id {

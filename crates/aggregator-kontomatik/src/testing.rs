@@ -248,6 +248,8 @@ struct State {
     /// Answer every request with this status (outage simulation).
     outage: Option<u16>,
     reuse_polls: u32,
+    /// The next Default Import is carried out but answered this late (a lost reply).
+    import_delay: Option<Duration>,
 }
 
 /// The fake Kontomatik API. Clones share state.
@@ -465,6 +467,12 @@ impl FakeKontomatik {
         self.lock().reuse_polls = polls;
     }
 
+    /// The next Default Import is carried out, but its reply comes only after `delay`: longer
+    /// than the plugin's timeout, it is a lost reply.
+    pub fn delay_next_import(&self, delay: Duration) {
+        self.lock().import_delay = Some(delay);
+    }
+
     /// Every request answers `status` until cleared with `None`.
     pub fn set_outage(&self, status: Option<u16>) {
         self.lock().outage = status;
@@ -595,6 +603,7 @@ impl FakeKontomatik {
                 };
                 let id = Self::id(&mut state, "4550");
                 state.commands.insert(id.clone(), run);
+                let delay = state.import_delay.take().unwrap_or_default();
                 xml(
                     202,
                     format!(
@@ -602,6 +611,7 @@ impl FakeKontomatik {
                         stamp()
                     ),
                 )
+                .set_delay(delay)
             }
             ("GET", p)
                 if p.starts_with("/v1/command/")

@@ -144,7 +144,15 @@ async fn widget_ticket_to_import_to_connected_to_fdx_data() {
         list.iter()
             .all(|t| t["depositTransaction"]["accountId"] == account_id.as_str())
     );
-    // Someone else's query finds nothing.
+    // Someone else's status, delete or data query finds nothing and changes nothing.
+    let mut foreign = connection.clone();
+    foreign.user = AggregatorUserId::new("ch-someone-else");
+    assert!(matches!(
+        plugin.status(&foreign).await,
+        Err(AggregatorError::NotFound(_))
+    ));
+    plugin.delete_connection(&foreign).await.unwrap();
+    assert!(fake.consent_active(ticket.multiple_access_id.as_deref().unwrap()));
     let stranger = DataQuery {
         user: AggregatorUserId::new("ch-someone-else"),
         ..query.clone()
@@ -308,6 +316,7 @@ async fn api_errors_are_typed_and_never_quote_secrets() {
         "{e:?}"
     );
     assert!(!e.to_string().contains(&ticket.session_id_signature));
+    assert!(!e.to_string().contains(fake::API_KEY));
     // The outage is over: the same ticket now imports (the claim had no command yet).
     fake.set_outage(None);
     let state = plugin
@@ -648,4 +657,31 @@ async fn redirection_mode_creates_a_link_and_the_return_imports() {
         .await
         .unwrap_err();
     assert!(matches!(e, AggregatorError::InvalidInput { field, .. } if field == "redirectionId"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_import_reply_is_not_imported_twice() {
+    let fake = FakeKontomatik::new();
+    let server = fake.start().await;
+    let mut config = config(&server);
+    config.request_timeout = std::time::Duration::from_millis(200);
+    let plugin = KontomatikAggregator::new(config, store()).unwrap();
+    let user = owner(&plugin).await;
+    let ticket = fake.sign_in(SignIn::ok());
+    fake.delay_next_import(std::time::Duration::from_secs(2));
+    let e = plugin
+        .start(start_request(&user, ticket.login()))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, AggregatorError::Timeout { .. }), "{e:?}");
+    // The retry learns from Kontomatik that the session's import already ran, and says so
+    // instead of pretending: the command id of the lost reply cannot be found again.
+    let state = plugin
+        .start(start_request(&user, ticket.login()))
+        .await
+        .unwrap();
+    assert_eq!(state.status, ConnectionStatus::FAILED);
+    assert!(state.message.unwrap().contains("connect again"));
+    let received = fake.received();
+    assert_eq!(calls(&received, "/v1/command/default-import.xml").len(), 2);
 }
