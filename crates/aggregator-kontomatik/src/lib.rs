@@ -24,6 +24,21 @@
 //! postMessage) until the connection is deleted or Kontomatik says it is invalid. It is
 //! stored as is: encrypting secrets at rest is a hub-wide concern (see below).
 //!
+//! # Idempotency of `start`
+//! Kontomatik allows one Default Import per session (K-MON, A) and offers no way to list a
+//! session's commands. So the first `start` with a ticket claims the session in the store
+//! (`put_if_absent`) before posting the import, and records the command id on the claim:
+//! * the same ticket again after a successful reply → the same connection and command, no
+//!   second import;
+//! * the same ticket after a failure whose outcome is unknown (time-out, 5xx, connection
+//!   lost) → the import is posted again: if Kontomatik never saw the first, this one runs; if
+//!   it did (`DefaultImportAlreadyExecuted`), the command id is lost with the reply and the
+//!   connection ends `FAILED` ("connect again") rather than guessing;
+//! * definite refusals (`<exception>`) become states, never retried.
+//!
+//! Connection ids are `ktm-` + a keyed hash of the session id (or of the redirection id), so
+//! they are stable for one ticket and reveal nothing of it.
+//!
 //! # Evidence the plugin relies on (grades of `kontomatik.md`)
 //! * **C** — `reuse-multiple-access.xml` and `delete-multiple-access.xml` paths and their
 //!   `multipleAccessId` form field, and the reuse reply `<session id signature/>` (§3.5, G-TS).
@@ -121,6 +136,9 @@ pub const CLAIM_TTL: Duration = Duration::from_secs(24 * 3600);
 pub const CATALOG_TTL: Duration = Duration::from_secs(24 * 3600);
 /// A redirection link is usable for an hour, its status kept 24 h (§2.5, S).
 pub const REDIRECTION_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Redirection status polls 5–10 min apart, faster → 429 (§2.5, S): `status` of a connection
+/// waiting for the user's return asks Kontomatik at most this often.
+pub const REDIRECTION_POLL_INTERVAL: Duration = Duration::from_secs(5 * 60);
 
 /// Wall-clock time in Unix milliseconds; injectable so poll spacing is testable without
 /// waiting.
@@ -234,6 +252,9 @@ struct ConnectionRecord {
     status: ConnectionStatus,
     message: Option<String>,
     imports: u32,
+    /// Redirection mode: the redirection the user has not come back from yet.
+    #[serde(default)]
+    redirection_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -857,6 +878,7 @@ impl KontomatikAggregator {
             status: ConnectionStatus::CREATED,
             message: None,
             imports: 0,
+            redirection_id: None,
         };
         self.import(&id, &mut record, session_id, signature, false)
             .await
@@ -899,9 +921,12 @@ impl KontomatikAggregator {
                 status: ConnectionStatus::CREATED,
                 message: None,
                 imports: 0,
+                redirection_id: None,
             },
         };
         record.status = ConnectionStatus::CREATED;
+        record.command_id = None;
+        record.redirection_id = Some(redirection.redirection_id.clone());
         self.save(&id, &record).await?;
         self.store
             .put_json(
@@ -915,33 +940,87 @@ impl KontomatikAggregator {
         Ok(state)
     }
 
-    /// One poll of the running command, at most every [`MIN_POLL_INTERVAL`] per connection
-    /// across all hub instances (compare-and-swap on a stored timestamp).
+    /// Whether this call may ask Kontomatik about connection `id` now: true at most once per
+    /// `interval` across all hub instances (compare-and-swap on a timestamp in the store).
+    async fn may_poll(
+        &self,
+        id: &ConnectionId,
+        interval: Duration,
+    ) -> Result<bool, AggregatorError> {
+        let poll_key = key(&["poll", id.as_str()]);
+        let now = self.clock.now_unix_ms();
+        let last = self.store.get(&poll_key).await?;
+        if let Some(bytes) = &last {
+            let at: i64 = serde_json::from_slice(bytes).unwrap_or(i64::MIN);
+            let interval = i64::try_from(interval.as_millis()).unwrap_or(i64::MAX);
+            if now.saturating_sub(at) < interval {
+                return Ok(false);
+            }
+        }
+        let stamp = serde_json::to_vec(&now).map_err(|e| AggregatorError::Malformed {
+            message: e.to_string(),
+        })?;
+        // False when another instance stamped first: it polls, this one does not.
+        Ok(self
+            .store
+            .compare_and_swap(&poll_key, last.as_deref(), &stamp, CLAIM_TTL)
+            .await?)
+    }
+
+    /// Reads a redirection's status and moves the connection on: success → Default Import
+    /// with the session it carries; error/expired → the mapped status; else PENDING.
+    async fn apply_redirection(
+        &self,
+        id: &ConnectionId,
+        record: &mut ConnectionRecord,
+        redirection_id: &str,
+    ) -> Result<ConnectionState, AggregatorError> {
+        Ok(match self.redirection_status(redirection_id).await? {
+            RedirectionOutcome::Success(ticket) => {
+                let session = required(&ticket, TICKET_SESSION_ID)?;
+                let signature = required(&ticket, TICKET_SIGNATURE)?;
+                if let Some(consent) = ticket_field(&ticket, TICKET_MULTIPLE_ACCESS_ID)? {
+                    record.multiple_access_id = Some(consent.to_owned());
+                }
+                record.target = ticket_field(&ticket, TICKET_TARGET)?.map(str::to_owned);
+                record.official_name =
+                    ticket_field(&ticket, TICKET_OFFICIAL_NAME)?.map(str::to_owned);
+                self.import(id, record, session, signature, false).await?
+            }
+            RedirectionOutcome::Error(name) => {
+                let exception = Exception {
+                    name: name.unwrap_or_else(|| "RedirectionError".into()),
+                    message: None,
+                    friendly_message: None,
+                };
+                self.fail(id, record, &exception).await?
+            }
+            RedirectionOutcome::Expired => {
+                let exception = Exception {
+                    name: "SessionExpired".into(),
+                    message: None,
+                    friendly_message: Some(
+                        "The Kontomatik sign-in link has expired. Please connect again.".into(),
+                    ),
+                };
+                self.fail(id, record, &exception).await?
+            }
+            RedirectionOutcome::Pending(_) => {
+                record.status = ConnectionStatus::PENDING;
+                self.save(id, record).await?;
+                self.state_of(id, record)
+            }
+        })
+    }
+
+    /// One poll of the running command, at most every [`MIN_POLL_INTERVAL`] per connection.
     async fn poll(
         &self,
         id: &ConnectionId,
         record: &mut ConnectionRecord,
         command_id: &str,
     ) -> Result<ConnectionState, AggregatorError> {
-        let poll_key = key(&["poll", id.as_str()]);
-        let now = self.clock.now_unix_ms();
-        let last = self.store.get(&poll_key).await?;
-        if let Some(bytes) = &last {
-            let at: i64 = serde_json::from_slice(bytes).unwrap_or(i64::MIN);
-            let interval = i64::try_from(MIN_POLL_INTERVAL.as_millis()).unwrap_or(i64::MAX);
-            if now.saturating_sub(at) < interval {
-                return Ok(self.state_of(id, record));
-            }
-        }
-        let stamp = serde_json::to_vec(&now).map_err(|e| AggregatorError::Malformed {
-            message: e.to_string(),
-        })?;
-        if !self
-            .store
-            .compare_and_swap(&poll_key, last.as_deref(), &stamp, CLAIM_TTL)
-            .await?
-        {
-            // Another instance polls right now.
+        if !self.may_poll(id, MIN_POLL_INTERVAL).await? {
             return Ok(self.state_of(id, record));
         }
         let reply = match self
@@ -1096,9 +1175,21 @@ impl Aggregator for KontomatikAggregator {
             .ok_or_else(|| {
                 AggregatorError::NotFound(format!("no Kontomatik connection \"{id}\""))
             })?;
-        match (record.status, record.command_id.clone()) {
-            (ConnectionStatus::PENDING, Some(command)) => {
+        match (
+            record.status,
+            record.command_id.clone(),
+            record.redirection_id.clone(),
+        ) {
+            (ConnectionStatus::PENDING, Some(command), _) => {
                 self.poll(id, &mut record, &command).await
+            }
+            // Redirection mode, the user not back yet: ask Kontomatik now and then (§2.5).
+            (ConnectionStatus::CREATED | ConnectionStatus::PENDING, None, Some(redirection)) => {
+                if self.may_poll(id, REDIRECTION_POLL_INTERVAL).await? {
+                    self.apply_redirection(id, &mut record, &redirection).await
+                } else {
+                    Ok(self.state_of(id, &record))
+                }
             }
             _ => Ok(self.state_of(id, &record)),
         }
@@ -1132,42 +1223,12 @@ impl Aggregator for KontomatikAggregator {
         let mut record = self.record(&id).await?.ok_or_else(|| {
             AggregatorError::NotFound(format!("no Kontomatik connection \"{id}\""))
         })?;
-        let state = match self.redirection_status(redirection_id).await? {
-            RedirectionOutcome::Success(ticket) => {
-                let session = required(&ticket, TICKET_SESSION_ID)?;
-                let signature = required(&ticket, TICKET_SIGNATURE)?;
-                if let Some(consent) = ticket_field(&ticket, TICKET_MULTIPLE_ACCESS_ID)? {
-                    record.multiple_access_id = Some(consent.to_owned());
-                }
-                record.target = ticket_field(&ticket, TICKET_TARGET)?.map(str::to_owned);
-                record.official_name =
-                    ticket_field(&ticket, TICKET_OFFICIAL_NAME)?.map(str::to_owned);
-                self.import(&id, &mut record, session, signature, false)
-                    .await?
-            }
-            RedirectionOutcome::Error(name) => {
-                let exception = Exception {
-                    name: name.unwrap_or_else(|| "RedirectionError".into()),
-                    message: None,
-                    friendly_message: None,
-                };
-                self.fail(&id, &mut record, &exception).await?
-            }
-            RedirectionOutcome::Expired => {
-                let exception = Exception {
-                    name: "SessionExpired".into(),
-                    message: None,
-                    friendly_message: Some(
-                        "The Kontomatik sign-in link has expired. Please connect again.".into(),
-                    ),
-                };
-                self.fail(&id, &mut record, &exception).await?
-            }
-            RedirectionOutcome::Pending(_) => {
-                record.status = ConnectionStatus::PENDING;
-                self.save(&id, &record).await?;
-                self.state_of(&id, &record)
-            }
+        // A reloaded return page: the import already runs (or ran), nothing to ask again.
+        let state = if record.command_id.is_some() {
+            self.state_of(&id, &record)
+        } else {
+            self.apply_redirection(&id, &mut record, redirection_id)
+                .await?
         };
         Ok(ConnectionUpdate {
             connection_id: id,

@@ -685,3 +685,50 @@ async fn a_lost_import_reply_is_not_imported_twice() {
     let received = fake.received();
     assert_eq!(calls(&received, "/v1/command/default-import.xml").len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redirection_status_is_polled_at_most_every_five_minutes_without_a_return() {
+    let fake = FakeKontomatik::new();
+    let server = fake.start().await;
+    let (plugin, clock) = kontomatik_with_clock(&server);
+    let user = owner(&plugin).await;
+    let state = plugin
+        .start(start_request(&user, LoginInput::OAuth))
+        .await
+        .unwrap();
+    let (redirection_id, _) = fake.last_redirection().unwrap();
+    let connection = connection_of(&user, &state);
+    let status_calls =
+        |fake: &FakeKontomatik| calls(&fake.received(), "/v1/signin/redirection-status").len();
+    // The first status asks Kontomatik; the next ones within five minutes do not.
+    assert_eq!(
+        plugin.status(&connection).await.unwrap().status,
+        ConnectionStatus::PENDING
+    );
+    assert_eq!(status_calls(&fake), 1);
+    fake.finish_redirection(&redirection_id, "success", SignIn::ok());
+    clock.advance(std::time::Duration::from_secs(60));
+    assert_eq!(
+        plugin.status(&connection).await.unwrap().status,
+        ConnectionStatus::PENDING
+    );
+    assert_eq!(status_calls(&fake), 1);
+    clock.advance(aggregator_kontomatik::REDIRECTION_POLL_INTERVAL);
+    let started = plugin.status(&connection).await.unwrap();
+    assert_eq!(status_calls(&fake), 2);
+    assert!(started.job_id.is_some(), "the import started");
+    let end = poll_to_end(&plugin, &clock, &connection).await;
+    assert_eq!(end.status, ConnectionStatus::CONNECTED);
+    // The user's late return changes nothing and asks nothing.
+    let back = InboundRequest {
+        query: vec![("redirectionId".into(), redirection_id.clone())],
+        ..InboundRequest::default()
+    };
+    let update = plugin.oauth_callback(&back).await.unwrap();
+    assert_eq!(update.state.status, ConnectionStatus::CONNECTED);
+    assert_eq!(status_calls(&fake), 2);
+    assert_eq!(
+        calls(&fake.received(), "/v1/command/default-import.xml").len(),
+        1
+    );
+}
