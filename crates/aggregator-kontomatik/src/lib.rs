@@ -15,6 +15,15 @@
 //! | delete | `POST /v1/command/delete-multiple-access.xml`, then the stored data is removed |
 //! | redirection mode | `POST /v1/signin/redirection`, `GET /v1/signin/redirection-status` ([`KontomatikAggregator::create_redirection`], [`KontomatikAggregator::redirection_status`]); `start` with [`LoginInput::OAuth`] and [`Aggregator::oauth_callback`] use them |
 //!
+//! # Enabling it
+//! Four environment variables: `HUB__KONTOMATIK__CLIENT_ID`, `HUB__KONTOMATIK__API_KEY`,
+//! `HUB__KONTOMATIK__API_BASE_URL` (test: `https://test.api.kontomatik.com`),
+//! `HUB__KONTOMATIK__SIGNIN_URL`; other keys in [`config`]. The binary's one line (not wired
+//! yet: the hub side comes with the trait changes below):
+//! `aggregator_kontomatik::register(&settings.kontomatik, store.clone(), &mut registry)?`,
+//! after capping `config.retry` to `web.aggregator_timeout` like the other plugins. A client id
+//! ending in `-test` or the test API host makes the plugin's environment `Test`.
+//!
 //! # State
 //! All per-connection state is in the hub's [`Store`] (several hub instances may serve one
 //! connection): the connection record (owner, institution, job types, the current command,
@@ -273,9 +282,18 @@ pub struct KontomatikAggregator {
     signin_origin: String,
     script_url: String,
     /// SHA-256 of the API key: salts derived ids so they cannot be computed from a ticket.
-    salt: [u8; 32],
+    salt: Salt,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+}
+
+/// Key material, kept out of `Debug`.
+struct Salt([u8; 32]);
+
+impl std::fmt::Debug for Salt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[REDACTED]")
+    }
 }
 
 fn key(parts: &[&str]) -> String {
@@ -357,7 +375,7 @@ impl KontomatikAggregator {
             .as_ref()
             .map(|k| k.expose_secret().to_owned())
             .unwrap_or_default();
-        let salt: [u8; 32] = Sha256::digest(api_key.as_bytes()).into();
+        let salt = Salt(Sha256::digest(api_key.as_bytes()).into());
         // Test client ids end in `-test` (§1.3, grade B/C); the test API is its own host.
         let test = client_id.ends_with("-test")
             || client.http.base().host_str() == Some("test.api.kontomatik.com");
@@ -410,7 +428,7 @@ impl KontomatikAggregator {
 
     fn hash(&self, purpose: &str, value: &str) -> String {
         let mut h = Sha256::new();
-        h.update(self.salt);
+        h.update(self.salt.0);
         h.update(purpose.as_bytes());
         h.update([0]);
         h.update(value.as_bytes());
@@ -862,6 +880,11 @@ impl KontomatikAggregator {
         }) = claim
             && let Some(record) = self.record(&id).await?
         {
+            if record.owner != request.user.as_str() {
+                return Err(AggregatorError::Conflict(
+                    "this Kontomatik sign-in was already used for another user".into(),
+                ));
+            }
             // The same ticket again (a retried request): the import already runs.
             return Ok(self.state_of(&id, &record));
         }
@@ -1455,6 +1478,11 @@ mod tests {
         assert_eq!(a, k.owner_of(&UserId::new("alice@example.com")));
         assert_ne!(a, k.owner_of(&UserId::new("bob")));
         assert!(a.as_str().starts_with("ch-") && !a.as_str().contains("alice"));
+        let debug = format!("{k:?}");
+        assert!(
+            debug.contains("[REDACTED]") && !debug.contains("\"key\""),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -184,6 +184,13 @@ async fn transaction_history_asks_for_two_years_and_the_same_ticket_imports_once
     let received = fake.received();
     let posts = calls(&received, "/v1/command/default-import.xml");
     assert_eq!(posts.len(), 1, "the retried ticket did not import twice");
+    // The same ticket from another user is refused, not answered with this user's connection.
+    let mut stolen = start_request(&AggregatorUserId::new("ch-thief"), ticket.login());
+    stolen.job_types = jobs(&[JobType::Transactions]);
+    assert!(matches!(
+        plugin.start(stolen).await,
+        Err(AggregatorError::Conflict(_))
+    ));
     assert_eq!(
         form(posts[0])["since"],
         (today() - time::Duration::days(730)).to_string()
