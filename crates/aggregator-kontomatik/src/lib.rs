@@ -575,6 +575,11 @@ impl KontomatikAggregator {
             .client
             .http
             .post("create redirection", url)
+            // The redirection API speaks JSON (§2.2), unlike the XML command API.
+            .header(
+                aggregator_http::reqwest::header::ACCEPT,
+                aggregator_http::reqwest::header::HeaderValue::from_static("application/json"),
+            )
             .json(&body)
             .send_and_decode()
             .await?;
@@ -609,6 +614,11 @@ impl KontomatikAggregator {
             .client
             .http
             .get("read redirection status", url)
+            // The redirection API speaks JSON (§2.2), unlike the XML command API.
+            .header(
+                aggregator_http::reqwest::header::ACCEPT,
+                aggregator_http::reqwest::header::HeaderValue::from_static("application/json"),
+            )
             .send_and_decode()
             .await?;
         let status = reply.status.unwrap_or_default().trim().to_ascii_lowercase();

@@ -7,8 +7,8 @@
 //! * `X-Api-Key` equals [`API_KEY`], else **401** with the recorded `<comment>` reply (§2.6, B);
 //! * commands are `POST` with `Content-Type: application/x-www-form-urlencoded` and exactly
 //!   the form fields of §3.3/§3.5 (extra or missing fields: 400 `InvalidParameter`);
-//!   redirection creation is `POST` JSON with `redirectUri`, `ownerExternalId` and
-//!   `psd2.accessMode` (§2.2, C).
+//!   redirection creation is `POST` JSON (and `Accept: application/json`) with
+//!   `redirectUri`, `ownerExternalId` and `psd2.accessMode` (§2.2, C).
 //!
 //! Endpoints and behaviour:
 //!
@@ -731,7 +731,10 @@ impl FakeKontomatik {
                 let body: Value = serde_json::from_slice(&request.body).unwrap_or(Value::Null);
                 let json_ok = headers
                     .get("content-type")
-                    .is_some_and(|c| c.starts_with("application/json"));
+                    .is_some_and(|c| c.starts_with("application/json"))
+                    && headers
+                        .get("accept")
+                        .is_some_and(|a| a.contains("application/json"));
                 let has = |p: &str| {
                     body.pointer(p)
                         .and_then(Value::as_str)

@@ -617,6 +617,8 @@ async fn redirection_mode_creates_a_link_and_the_return_imports() {
     let create = calls(&received, "/v1/signin/redirection");
     assert_eq!(create[0].method, "POST");
     assert_eq!(create[0].headers["x-api-key"], fake::API_KEY);
+    assert!(create[0].headers["content-type"].starts_with("application/json"));
+    assert_eq!(create[0].headers["accept"], "application/json");
 
     let back = |id: &str| InboundRequest {
         method: "GET".into(),
@@ -640,6 +642,9 @@ async fn redirection_mode_creates_a_link_and_the_return_imports() {
     let received = fake.received();
     let status_calls = calls(&received, "/v1/signin/redirection-status");
     assert_eq!(status_calls.len(), 2);
+    assert_eq!(status_calls[0].method, "GET");
+    assert_eq!(status_calls[0].headers["x-api-key"], fake::API_KEY);
+    assert_eq!(status_calls[0].headers["accept"], "application/json");
     assert_eq!(
         status_calls[0].query.as_deref(),
         Some(format!("redirectionId={redirection_id}").as_str())
