@@ -32,7 +32,10 @@ pub fn validate_and_check(raw: &Map<String, Value>, source: ParamSource) {
 }
 
 pub fn check_params(raw: &Map<String, Value>, params: &WidgetParams, source: ParamSource) {
-    assert!(!params.job_types.as_slice().is_empty(), "no job types accepted");
+    assert!(
+        !params.job_types.as_slice().is_empty(),
+        "no job types accepted"
+    );
     hub_core::ids::check_external_id("userId", params.user_id.as_str())
         .unwrap_or_else(|e| panic!("accepted a bad userId: {e}"));
     if let Some(origin) = &params.target_origin {
@@ -45,10 +48,17 @@ pub fn check_params(raw: &Map<String, Value>, params: &WidgetParams, source: Par
         );
         assert!(!origin.ends_with('/'), "origin {origin:?} keeps a path");
     } else {
-        assert_eq!(source, ParamSource::Query, "JSON params need a targetOrigin");
+        assert_eq!(
+            source,
+            ParamSource::Query,
+            "JSON params need a targetOrigin"
+        );
     }
     if let Some(language) = &params.language {
-        assert!(LANGUAGES.contains(&language.as_str()), "language {language:?}");
+        assert!(
+            LANGUAGES.contains(&language.as_str()),
+            "language {language:?}"
+        );
     }
     if params.aggregator.is_some() {
         assert!(params.institution_id.is_some() && params.connection_id.is_some());
@@ -89,7 +99,10 @@ pub fn check_params(raw: &Map<String, Value>, params: &WidgetParams, source: Par
 
 pub fn check_error(error: &HubError) {
     assert_eq!(error.code, ErrorCode::InvalidInput, "{error:?}");
-    let field = error.field.as_deref().expect("a validation error names its field");
+    let field = error
+        .field
+        .as_deref()
+        .expect("a validation error names its field");
     assert!(!error.message.is_empty());
     assert!(
         error.message.contains(field),

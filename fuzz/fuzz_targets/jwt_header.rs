@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
     let Ok(token) = std::str::from_utf8(data) else {
         return;
     };
-    for candidate in [token.to_owned(), format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(data))] {
+    for candidate in [
+        token.to_owned(),
+        format!("{}.e30.sig", URL_SAFE_NO_PAD.encode(data)),
+    ] {
         check(&candidate);
     }
 });

@@ -44,7 +44,12 @@ fn check_member(member: &wire::MxMember) {
             assert!(!uri.is_empty());
         }
         if state.status.is_error() {
-            assert!(state.message.as_deref().is_some_and(|m| !m.trim().is_empty()));
+            assert!(
+                state
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| !m.trim().is_empty())
+            );
         }
     }
 }
@@ -63,12 +68,17 @@ fn check_status(status: &wire::MxMemberStatus) {
         let mapped = mapping::challenge(i, c);
         assert!(!mapped.id.is_empty() && !mapped.prompt.trim().is_empty());
         assert!(mapped.options.len() <= c.options.len().max(c.image_options.len()));
-        for uri in mapped
-            .image_data_uri
-            .iter()
-            .chain(mapped.options.iter().filter_map(|o| o.image_data_uri.as_ref()))
-        {
-            assert!(uri.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")), "{uri:?}");
+        for uri in mapped.image_data_uri.iter().chain(
+            mapped
+                .options
+                .iter()
+                .filter_map(|o| o.image_data_uri.as_ref()),
+        ) {
+            assert!(
+                uri.get(..5)
+                    .is_some_and(|p| p.eq_ignore_ascii_case("data:")),
+                "{uri:?}"
+            );
             assert!(!uri.chars().any(char::is_whitespace), "{uri:?}");
         }
     }
@@ -153,10 +163,16 @@ fuzz_target!(|data: &[u8]| {
         _ => {
             if let Ok(text) = std::str::from_utf8(body) {
                 if let Some(status) = mapping::connection_status(text) {
-                    assert_eq!(mapping::connection_status(&text.to_ascii_lowercase()), Some(status));
+                    assert_eq!(
+                        mapping::connection_status(&text.to_ascii_lowercase()),
+                        Some(status)
+                    );
                 }
                 let uri = mapping::image_data_uri(text);
-                assert!(uri.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("data:")));
+                assert!(
+                    uri.get(..5)
+                        .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+                );
             }
         }
     }

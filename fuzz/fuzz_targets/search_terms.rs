@@ -93,12 +93,24 @@ fuzz_target!(|data: &[u8]| {
     let fast = catalog.search(&query, &filter, page);
     assert!(fast.len() <= page_size);
     let reference = catalog.search_exhaustive(&query, &filter, page);
-    assert_eq!(ids(&fast), ids(&reference), "fast search differs for {query:?}");
+    assert_eq!(
+        ids(&fast),
+        ids(&reference),
+        "fast search differs for {query:?}"
+    );
     let no_memo = catalog.search_without_memo(&query, &filter, page);
-    assert_eq!(ids(&fast), ids(&no_memo), "memo changes results for {query:?}");
+    assert_eq!(
+        ids(&fast),
+        ids(&no_memo),
+        "memo changes results for {query:?}"
+    );
     for inst in &fast {
         assert!(!hidden.contains(&inst.id), "hidden {} returned", inst.id);
-        assert!(include_test_banks || !inst.is_test_bank, "test bank {} returned", inst.id);
+        assert!(
+            include_test_banks || !inst.is_test_bank,
+            "test bank {} returned",
+            inst.id
+        );
         if let (Some(want), Some(have)) = (country, catalog.country(&inst.id)) {
             assert!(want.eq_ignore_ascii_case(have), "{} is in {have}", inst.id);
         }
@@ -107,17 +119,35 @@ fuzz_target!(|data: &[u8]| {
         assert!(fast.is_empty(), "an empty query returned results");
     }
     // Page n of size s is items [(n-1)s, ns) of one big first page.
-    let whole = catalog.search(&query, &filter, Page::new(1, page_number * page_size).expect("page"));
+    let whole = catalog.search(
+        &query,
+        &filter,
+        Page::new(1, page_number * page_size).expect("page"),
+    );
     let start = ((page_number - 1) * page_size).min(whole.len());
-    assert_eq!(ids(&fast), ids(&whole[start..]).into_iter().take(page_size).collect::<Vec<_>>());
+    assert_eq!(
+        ids(&fast),
+        ids(&whole[start..])
+            .into_iter()
+            .take(page_size)
+            .collect::<Vec<_>>()
+    );
 
     let by_number = catalog.search_routing_number(&query, &filter, page);
     assert!(by_number.len() <= page_size);
     for inst in by_number {
-        assert!(inst.routing_numbers.iter().any(|n| n == query.trim()), "{} for {query:?}", inst.id);
+        assert!(
+            inst.routing_numbers.iter().any(|n| n == query.trim()),
+            "{} for {query:?}",
+            inst.id
+        );
     }
 
     // The ranking's normal form is stable.
     let normal = normalize(&query);
-    assert_eq!(normalize(&normal), normal, "normalize is not idempotent on {query:?}");
+    assert_eq!(
+        normalize(&normal),
+        normal,
+        "normalize is not idempotent on {query:?}"
+    );
 });
