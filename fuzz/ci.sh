@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Bounded fuzzing, as CI runs it (.ci/run): installs cargo-fuzz into .ci/tools when missing,
-# builds every target, then runs each for FUZZ_SECONDS (default 20) starting from the
+# builds every target, then runs each for FUZZ_SECONDS (default 15) starting from the
 # committed corpus. Fails on the first crash (a panic is a finding) and prints the input.
 #
 #   fuzz/ci.sh                      # all targets
@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-seconds="${FUZZ_SECONDS:-20}"
+seconds="${FUZZ_SECONDS:-15}"
 tools="$PWD/.ci/tools"
 if [ ! -x "$tools/bin/cargo-fuzz" ]; then
   echo "installing cargo-fuzz into $tools"
