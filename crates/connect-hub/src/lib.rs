@@ -129,7 +129,7 @@ impl Application {
         } else {
             settings.server.workers
         };
-        spawn_cleanup_worker(state.clone());
+        hub_app::workers::spawn(state.app());
         let server = hub_web::serve(listener, state.clone(), workers).map_err(|source| {
             StartupError::Bind {
                 address: format!("port {port}"),
@@ -166,23 +166,6 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
-}
-
-/// Deletes single-access connections when they fall due. Every instance runs one; the store
-/// hands each due connection to one of them.
-fn spawn_cleanup_worker(state: AppState) {
-    let interval = state.settings().redirection.cleanup_interval;
-    if interval.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            if let Err(e) = hub_web::redirection::run_cleanup_once(&state).await {
-                tracing::warn!(error = %e, "connection cleanup could not run");
-            }
-        }
-    });
 }
 
 /// Builds the enabled aggregators. One arm per aggregator crate.

@@ -166,6 +166,7 @@ impl Settings {
             )));
         }
         self.auth.check().map_err(ConfigError)?;
+        self.web.check().map_err(ConfigError)?;
         if self.web.env == hub_web::settings::Env::Prod
             && !self.auth.widget.enabled
             && !self.auth.allow_unauthenticated_in_prod

@@ -1,6 +1,7 @@
-//! Everything a request handler needs, built once at start-up.
+//! Everything the application services need, built once at start-up.
 
-use crate::auth::{AuthSettings, Authenticator};
+use crate::guard;
+use crate::search_cache::SearchCache;
 use crate::settings::WebSettings;
 use hub_catalog::{Catalog, Preferences, RandomSource};
 use hub_core::Store;
@@ -8,15 +9,16 @@ use hub_core::aggregator::AggregatorRegistry;
 use parking_lot::Mutex;
 use std::sync::Arc;
 
-/// Shared application state. Cheap to clone (one `Arc`).
+/// The application: settings, store, aggregators, catalogue. Cheap to clone (one `Arc`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct App {
     inner: Arc<Inner>,
 }
 
 struct Inner {
     settings: WebSettings,
     store: Arc<dyn Store>,
+    /// Every aggregator wrapped in the guarded door ([`guard::Guarded`]).
     aggregators: AggregatorRegistry,
     catalog: Arc<Catalog>,
     preferences: Preferences,
@@ -29,23 +31,14 @@ struct Inner {
     /// Block keys a session without `aggregatorOverride` may use: the preferences' supported
     /// list (every enabled key when it is empty) ∩ enabled, sorted. Fixed at start-up.
     default_blocks: Vec<String>,
-    auth: Authenticators,
     /// Outbound HTTP (webhooks to the host), built once.
     http: reqwest::Client,
-    search_cache: crate::search_cache::SearchCache,
+    search_cache: SearchCache,
 }
 
-/// One authenticator per endpoint group.
-#[derive(Debug)]
-pub struct Authenticators {
-    pub widget: Authenticator,
-    pub data: Authenticator,
-    pub delete: Authenticator,
-}
-
-impl std::fmt::Debug for AppState {
+impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
+        f.debug_struct("App")
             .field("settings", &self.inner.settings)
             .field("aggregators", &self.inner.aggregator_ids)
             .field("institutions", &self.inner.catalog.len())
@@ -53,7 +46,9 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-impl AppState {
+impl App {
+    /// Builds the application. Every aggregator in `aggregators` is wrapped in the guarded
+    /// door (deadline, capability check, tracing span) here, so no call can bypass it.
     pub fn new(
         settings: WebSettings,
         store: Arc<dyn Store>,
@@ -61,14 +56,9 @@ impl AppState {
         catalog: Arc<Catalog>,
         preferences: Preferences,
         rng: Box<dyn RandomSource>,
-        auth: &AuthSettings,
     ) -> Result<Self, String> {
-        auth.check()?;
-        let auth = Authenticators {
-            widget: Authenticator::new(auth.widget.clone())?,
-            data: Authenticator::new(auth.data.clone())?,
-            delete: Authenticator::new(auth.delete.clone())?,
-        };
+        settings.check()?;
+        let aggregators = guard::guard_registry(aggregators, settings.aggregator_timeout);
         let aggregator_ids: Vec<String> = aggregators.ids().map(|id| id.to_string()).collect();
         let mut override_ids: Vec<String> = aggregators
             .iter()
@@ -82,8 +72,8 @@ impl AppState {
             .filter(|key| supported.is_empty() || supported.contains(*key))
             .cloned()
             .collect();
-        let search_cache = crate::search_cache::SearchCache::new(settings.search_cache_entries);
-        Ok(AppState {
+        let search_cache = SearchCache::new(settings.search_cache_entries);
+        Ok(App {
             inner: Arc::new(Inner {
                 search_cache,
                 settings,
@@ -95,7 +85,6 @@ impl AppState {
                 aggregator_ids,
                 override_ids,
                 default_blocks,
-                auth,
                 http: reqwest::Client::builder()
                     .timeout(std::time::Duration::from_secs(10))
                     .build()
@@ -104,16 +93,12 @@ impl AppState {
         })
     }
 
-    pub fn search_cache(&self) -> &crate::search_cache::SearchCache {
+    pub fn search_cache(&self) -> &SearchCache {
         &self.inner.search_cache
     }
 
     pub fn http_client(&self) -> &reqwest::Client {
         &self.inner.http
-    }
-
-    pub fn auth(&self) -> &Authenticators {
-        &self.inner.auth
     }
 
     pub fn settings(&self) -> &WebSettings {
@@ -124,6 +109,7 @@ impl AppState {
         self.inner.store.as_ref()
     }
 
+    /// The enabled aggregators, each behind the guarded door.
     pub fn aggregators(&self) -> &AggregatorRegistry {
         &self.inner.aggregators
     }

@@ -6,9 +6,9 @@
 //! receives a signed webhook). The outcome is recorded on the server when the *connection*
 //! reaches a final status, so it does not depend on the browser that started the process.
 
-use crate::member::ConnectionRecord;
+use crate::App;
+use crate::record::ConnectionRecord;
 use crate::settings::secs;
-use crate::state::AppState;
 use hmac::{Hmac, Mac};
 use hub_core::aggregator::{AccessMode, ConnectionRef};
 use hub_core::widget::WidgetParams;
@@ -230,7 +230,7 @@ pub fn return_url(redirect_uri: &str, id: &str) -> String {
     }
 }
 
-pub async fn load(state: &AppState, id: &str) -> Result<RedirectionRecord, HubError> {
+pub async fn load(state: &App, id: &str) -> Result<RedirectionRecord, HubError> {
     let not_found = || HubError::not_found(format!("Redirection \"{id}\" was not found"));
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found());
@@ -245,7 +245,7 @@ pub async fn load(state: &AppState, id: &str) -> Result<RedirectionRecord, HubEr
 /// Applies `change` atomically; returns the new record and whether it changed. The record keeps
 /// its original retention (the TTL is recomputed from `created_at`).
 pub async fn update(
-    state: &AppState,
+    state: &App,
     id: &str,
     mut change: impl FnMut(&mut RedirectionRecord) -> bool + Send,
 ) -> Result<(RedirectionRecord, bool), HubError> {
@@ -279,7 +279,7 @@ pub async fn update(
 }
 
 /// Marks a redirection as started when its link is opened (idempotent).
-pub async fn mark_started(state: &AppState, id: &str) -> Result<RedirectionRecord, HubError> {
+pub async fn mark_started(state: &App, id: &str) -> Result<RedirectionRecord, HubError> {
     let (record, _) = update(state, id, |r| {
         if r.status == RedirectionStatus::NotStarted {
             r.status = RedirectionStatus::InProgress;
@@ -295,7 +295,7 @@ pub async fn mark_started(state: &AppState, id: &str) -> Result<RedirectionRecor
 /// Records a final outcome once; later outcomes are ignored. Sends the webhook when this call
 /// made the status final.
 pub async fn finish(
-    state: &AppState,
+    state: &App,
     id: &str,
     outcome: Result<RedirectionConnection, RedirectionError>,
 ) -> Result<RedirectionRecord, HubError> {
@@ -325,10 +325,7 @@ pub async fn finish(
 
 /// Called whenever a connection record changes: if it belongs to a redirection and is final,
 /// the redirection's outcome is recorded (and, for `single` access, its deletion scheduled).
-pub async fn on_connection_update(
-    state: &AppState,
-    record: &ConnectionRecord,
-) -> Result<(), HubError> {
+pub async fn on_connection_update(state: &App, record: &ConnectionRecord) -> Result<(), HubError> {
     let Some(id) = record.redirection_id.as_deref() else {
         return Ok(());
     };
@@ -393,7 +390,7 @@ fn cleanup_key(member: &str) -> String {
 /// Schedules deletion. The job record outlives the due time by a week, so a hub that was down
 /// when it fell due still finds it; the schedule itself never expires.
 pub async fn schedule_deletion(
-    state: &AppState,
+    state: &App,
     record: &ConnectionRecord,
     due: i64,
 ) -> Result<(), HubError> {
@@ -414,7 +411,7 @@ pub async fn schedule_deletion(
 
 /// Runs due deletions once. Several instances may run this concurrently: a short claim keeps
 /// them from deleting the same connection twice (deletes are idempotent anyway).
-pub async fn run_cleanup_once(state: &AppState) -> Result<usize, HubError> {
+pub async fn run_cleanup_once(state: &App) -> Result<usize, HubError> {
     let now = hub_core::unix_now();
     let due = state.store().due(CLEANUP_QUEUE, now, 50).await?;
     let mut done = 0;
@@ -436,14 +433,10 @@ pub async fn run_cleanup_once(state: &AppState) -> Result<usize, HubError> {
             continue;
         };
         let result = match state.aggregators().get(&job.aggregator) {
-            Some(aggregator) => {
-                crate::flow::call(
-                    state,
-                    "delete connection",
-                    aggregator.delete_connection(&job.connection),
-                )
+            Some(aggregator) => aggregator
+                .delete_connection(&job.connection)
                 .await
-            }
+                .map_err(HubError::from),
             None => Err(HubError::not_found(format!(
                 "aggregator {} is not enabled",
                 job.aggregator
@@ -495,7 +488,7 @@ pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
 
 /// Posts the final status to the configured webhook in the background, retrying with
 /// exponential backoff (1 s, 2 s, 4 s, …) until a 2xx or `webhook_max_attempts`.
-fn send_webhook(state: &AppState, record: &RedirectionRecord) {
+fn send_webhook(state: &App, record: &RedirectionRecord) {
     let settings = state.settings().redirection.clone();
     if settings.webhook_url.is_empty() {
         return;

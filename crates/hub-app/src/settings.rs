@@ -1,5 +1,5 @@
-//! The part of the configuration the HTTP layer needs. The binary loads it (file + environment)
-//! and passes it in, so tests can vary any of it.
+//! The `[web]` section of the configuration: what the application services and the HTTP layer
+//! need. The binary loads it (file + environment) and passes it in, so tests can vary any of it.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -108,6 +108,23 @@ impl Default for WebSettings {
 }
 
 impl WebSettings {
+    /// Mistakes that would make the hub misbehave at run time, each naming its key.
+    pub fn check(&self) -> Result<(), String> {
+        let redirection = &self.redirection;
+        let secret_missing = redirection
+            .webhook_secret
+            .as_ref()
+            .is_none_or(|s| secrecy::ExposeSecret::expose_secret(s).is_empty());
+        if !redirection.webhook_url.trim().is_empty() && secret_missing {
+            return Err(
+                "web.redirection.webhook_secret must be set when web.redirection.webhook_url is \
+                 (the host could not verify an unsigned webhook)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// `host_url` without a trailing slash.
     pub fn base_url(&self) -> &str {
         self.host_url.trim_end_matches('/')

@@ -262,6 +262,12 @@ pub struct ConnectionState {
     pub is_being_aggregated: bool,
     /// A user-facing explanation for error statuses ("The password is incorrect").
     pub message: Option<String>,
+    /// True when the pending challenge asks the user to pick one account (single account
+    /// selection for `accountNumber` jobs). Only plugins declaring
+    /// [`Capabilities::account_select`] may set it; the widget shows its account screen from
+    /// this flag, never from the prompt text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub account_selection: bool,
     /// The account the user chose in an account-selection step.
     pub selected_account_id: Option<String>,
     /// Extra, non-secret fields merged into the postMessage payloads.
@@ -280,6 +286,7 @@ impl ConnectionState {
             oauth_window_uri: None,
             is_being_aggregated: false,
             message: None,
+            account_selection: false,
             selected_account_id: None,
             post_message_extras: serde_json::Map::new(),
         }

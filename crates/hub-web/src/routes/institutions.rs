@@ -1,12 +1,12 @@
 //! Institution search, recommendations, selection (routing) and credential forms.
 
 use crate::error::ApiResult;
-use crate::flow::{self, SearchTerm};
 use crate::routes::no_store;
 use crate::session::CurrentSession;
 use crate::state::AppState;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, get, web};
+use hub_app::flow::{self, SearchTerm};
 use hub_catalog::Page;
 use hub_core::HubError;
 use hub_core::aggregator::{FieldKind, LoginForm};

@@ -1,13 +1,13 @@
 //! OAuth states, the bank's return leg, the sandbox consent page, and webhooks.
 
 use crate::error::{ApiError, ApiResult};
-use crate::flow;
 use crate::routes::no_store;
 use crate::session::CurrentSession;
 use crate::state::AppState;
 use crate::views;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use hub_app::flow;
 use hub_core::aggregator::InboundRequest;
 use hub_core::{ConnectionStatus, HubError};
 use serde::Deserialize;

@@ -3,15 +3,15 @@
 
 use crate::auth::WidgetCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::redirection::{
-    self, AccessModeRequest, RedirectionError, RedirectionRecord, RedirectionStatus,
-};
 use crate::routes::no_store;
 use crate::session::{self, CurrentSession, WidgetSession};
 use crate::state::AppState;
 use crate::views;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
+use hub_app::redirection::{
+    self, AccessModeRequest, RedirectionError, RedirectionRecord, RedirectionStatus,
+};
 use hub_core::aggregator::AccessMode;
 use hub_core::widget::{self, ParamSource, ValidationContext};
 use hub_core::{ErrorCode, HubError, StoreExt};

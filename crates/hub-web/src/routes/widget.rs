@@ -2,13 +2,13 @@
 
 use crate::auth::WidgetCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::flow;
 use crate::routes::no_store;
 use crate::session::{self, CurrentSession, WidgetSession};
 use crate::state::AppState;
 use crate::views;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use hub_app::flow;
 use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
 use hub_core::{ErrorCode, HubError};
 use serde_json::{Value, json};
@@ -64,7 +64,7 @@ pub async fn create_widget_url(
         return Err(HubError::invalid("body", "The request body must be a JSON object").into());
     };
     let params = validate_params(&state, &raw, ParamSource::Json)?;
-    let token = flow::issue_token(&state, &params, &caller).await?;
+    let token = flow::issue_token(&state, &params, caller.expires_at).await?;
     let url = format!("{}/widget?token={token}", state.settings().base_url());
     /// The response body, serialised without building a JSON value first.
     #[derive(serde::Serialize)]
@@ -94,7 +94,8 @@ pub async fn user_token(
         .as_deref()
         .ok_or_else(|| HubError::invalid("userId", "\"userId\" is required"))?;
     hub_core::ids::check_external_id("userId", user).map_err(|m| HubError::invalid("userId", m))?;
-    let token = flow::issue_user_token(&state, &hub_core::UserId::new(user), &caller).await?;
+    let token =
+        flow::issue_user_token(&state, &hub_core::UserId::new(user), caller.expires_at).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({ "token": token })))
 }
 
@@ -150,6 +151,12 @@ pub async fn widget_page(
     session_page(&state, &session).await
 }
 
+/// The widget page for a session: its language, the configured theme under its own.
+fn widget_html(state: &AppState, session: &WidgetSession) -> Result<String, ApiError> {
+    let theme = crate::theme::effective(&state.settings().theme, session.params.theme.as_ref());
+    views::widget_page(&session.language, &theme).map_err(ApiError::page)
+}
+
 /// Stores a new widget session and answers with the widget page and the session cookie.
 pub async fn session_page(
     state: &AppState,
@@ -163,7 +170,7 @@ pub async fn session_page(
         &session.id,
         state.settings().session_ttl.as_secs(),
     );
-    let html = views::widget_page(state, session).map_err(ApiError::page)?;
+    let html = widget_html(state, session)?;
     let mut builder = HttpResponse::Ok();
     views::with_page_headers(&mut builder);
     Ok(builder
@@ -206,7 +213,7 @@ pub async fn resume(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
 ) -> Result<HttpResponse, ApiError> {
-    let html = views::widget_page(&state, &session).map_err(ApiError::page)?;
+    let html = widget_html(&state, &session)?;
     let mut builder = HttpResponse::Ok();
     views::with_page_headers(&mut builder);
     Ok(builder.content_type("text/html; charset=utf-8").body(html))
