@@ -83,6 +83,21 @@ pub struct SandboxAggregator {
     descriptor: Descriptor,
 }
 
+/// Registers the sandbox (`[sandbox]`): `None` when `sandbox.enabled = false`, which is logged.
+pub fn register(
+    config: Option<SandboxConfig>,
+    context: &hub_core::aggregator::PluginContext,
+    registry: &mut hub_core::aggregator::AggregatorRegistry,
+) {
+    match config {
+        Some(config) => registry.register(Arc::new(SandboxAggregator::new(
+            context.store.clone(),
+            config,
+        ))),
+        None => tracing::info!("the sandbox aggregator is disabled (sandbox.enabled = false)"),
+    }
+}
+
 impl SandboxAggregator {
     pub fn new(store: Arc<dyn Store>, config: SandboxConfig) -> Self {
         SandboxAggregator {

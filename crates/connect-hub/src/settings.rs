@@ -83,6 +83,16 @@ pub struct SandboxSettings {
     pub latency: Duration,
 }
 
+impl SandboxSettings {
+    /// The sandbox's configuration, or `None` when it is disabled.
+    pub fn config(&self) -> Option<aggregator_sandbox::SandboxConfig> {
+        self.enabled.then(|| aggregator_sandbox::SandboxConfig {
+            slow_delay: self.slow_delay,
+            latency: self.latency,
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);

@@ -15,7 +15,7 @@ use hub_core::aggregator::{
 };
 use hub_core::institution::{Institution, InstitutionSummaryRef};
 use hub_core::status::ChallengeAnswer;
-use hub_core::widget::WidgetParams;
+use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
 use hub_core::{AggregatorId, ConnectionId, ErrorCode, HubError, StoreExt};
 use secrecy::SecretString;
 use std::borrow::Cow;
@@ -118,6 +118,84 @@ pub async fn redeem_user_token(
         Some(r) if &r.user_id == user_id => Ok(r.auth_expires_at),
         _ => Err(invalid_token()),
     }
+}
+
+fn validation_context(state: &App) -> (Vec<&str>, Vec<&str>) {
+    (
+        state.aggregator_ids().iter().map(String::as_str).collect(),
+        state.override_ids().iter().map(String::as_str).collect(),
+    )
+}
+
+pub fn validate_params(
+    state: &App,
+    raw: &serde_json::Map<String, serde_json::Value>,
+    source: ParamSource,
+) -> Result<WidgetParams, HubError> {
+    let (aggregators, overrides) = validation_context(state);
+    let params = widget::validate(
+        raw,
+        source,
+        ValidationContext {
+            aggregators: &aggregators,
+            override_aggregators: &overrides,
+        },
+    )?;
+    let allowed = &state.settings().allowed_origins;
+    if let Some(origin) = &params.target_origin
+        && !allowed.is_empty()
+        && !allowed.iter().any(|a| a.trim_end_matches('/') == origin)
+    {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            format!("\"targetOrigin\" {origin} is not one of the allowed host origins"),
+        ));
+    }
+    if params.target_origin.is_none() && !allowed.is_empty() {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            "\"targetOrigin\" is required when allowed host origins are configured",
+        ));
+    }
+    Ok(params)
+}
+
+/// The widget link's query (`GET /widget?…`): a one-time token from `POST /widgetUrl` (UCW
+/// v2), or plain params (UCW v1) with a `/api/token` token when `auth_required`. Returns the
+/// validated params and the expiry of the credential behind them.
+pub async fn redeem_widget_link(
+    state: &App,
+    pairs: &[(String, String)],
+    auth_required: bool,
+) -> Result<(WidgetParams, Option<i64>), HubError> {
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.clone());
+    let has_params = pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId");
+    let (params, auth_expires_at) = if has_params {
+        let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let params = validate_params(state, &raw, ParamSource::Query)?;
+        let expires = match (&token, auth_required) {
+            (Some(token), true) => redeem_user_token(state, token, &params.user_id).await?,
+            (None, true) => {
+                return Err(HubError::new(
+                    ErrorCode::Unauthorized,
+                    "A valid token is required: get one from GET /api/token?userId=…",
+                ));
+            }
+            (_, false) => None,
+        };
+        (params, expires)
+    } else if let Some(token) = token {
+        redeem_token(state, &token).await?
+    } else {
+        return Err(HubError::new(
+            ErrorCode::Unauthorized,
+            "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
+        ));
+    };
+    Ok((params, auth_expires_at))
 }
 
 /// Block keys the session may use: the override, else the preferences' supported list (all

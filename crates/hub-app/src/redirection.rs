@@ -8,10 +8,11 @@
 
 use crate::App;
 use crate::record::ConnectionRecord;
+use crate::session::WidgetSession;
 use crate::settings::secs;
 use hmac::{Hmac, Mac};
 use hub_core::aggregator::{AccessMode, ConnectionRef};
-use hub_core::widget::WidgetParams;
+use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
 use hub_core::{ConnectionStatus, ErrorCode, HubError, StoreExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -276,6 +277,203 @@ pub async fn update(
         .await?
         .ok_or_else(|| HubError::not_found(format!("Redirection \"{id}\" was not found")))?;
     Ok((updated, changed))
+}
+
+fn take_string(
+    raw: &mut serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, HubError> {
+    match raw.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(HubError::invalid(
+            field,
+            format!("\"{field}\" must be a string"),
+        )),
+    }
+}
+
+/// A new redirection from the host's JSON body: checks every field (each error names it),
+/// stores `redir:{id}` for `retention`.
+pub async fn create(
+    app: &App,
+    mut raw: serde_json::Map<String, Value>,
+) -> Result<RedirectionRecord, HubError> {
+    let settings = &app.settings().redirection;
+    let redirect_uri = take_string(&mut raw, "redirectUri")?
+        .ok_or_else(|| HubError::invalid("redirectUri", "\"redirectUri\" is required"))?;
+    let redirect_uri = check_redirect_uri(settings, &redirect_uri)?;
+    let country = match take_string(&mut raw, "country")? {
+        None => None,
+        Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Some(c.to_ascii_uppercase())
+        }
+        Some(_) => {
+            return Err(HubError::invalid(
+                "country",
+                "\"country\" must be a two-letter ISO 3166 code such as PL",
+            ));
+        }
+    };
+    let access_mode = match take_string(&mut raw, "accessMode")?.as_deref() {
+        None | Some("multiple") => AccessModeRequest::Multiple,
+        Some("single") => AccessModeRequest::Single,
+        Some("mixed") => AccessModeRequest::Mixed,
+        Some(_) => {
+            return Err(HubError::invalid(
+                "accessMode",
+                "\"accessMode\" must be one of [single, multiple, mixed]",
+            ));
+        }
+    };
+    if let Some(owner) = take_string(&mut raw, "ownerExternalId")? {
+        if raw.contains_key("userId") {
+            return Err(HubError::invalid(
+                "ownerExternalId",
+                "send \"userId\" or its alias \"ownerExternalId\", not both",
+            ));
+        }
+        raw.insert("userId".into(), Value::String(owner));
+    }
+    // No frame and no opener in this mode, so no targetOrigin.
+    if raw.contains_key("targetOrigin") {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            "\"targetOrigin\" is not allowed in redirection mode",
+        ));
+    }
+    let aggregators: Vec<&str> = app.aggregator_ids().iter().map(String::as_str).collect();
+    let overrides: Vec<&str> = app.override_ids().iter().map(String::as_str).collect();
+    let params = widget::validate(
+        &raw,
+        ParamSource::Query,
+        ValidationContext {
+            aggregators: &aggregators,
+            override_aggregators: &overrides,
+        },
+    )?;
+    let now = hub_core::unix_now();
+    let record = RedirectionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        params,
+        redirect_uri,
+        country,
+        access_mode,
+        status: RedirectionStatus::NotStarted,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + settings.link_ttl.as_secs() as i64,
+        connection: None,
+        error: None,
+    };
+    app.store()
+        .put_json(&redirection_key(&record.id), &record, settings.retention)
+        .await?;
+    Ok(record)
+}
+
+/// The status API: the record, with a polling limit while it is not final (429 with
+/// `Retry-After` when asked again within `min_poll_interval`).
+pub async fn poll_status(app: &App, id: &str) -> Result<RedirectionRecord, HubError> {
+    let record = load(app, id).await?;
+    let now = hub_core::unix_now();
+    if !record.effective_status(now).is_final() {
+        let interval = app.settings().redirection.min_poll_interval;
+        if !interval.is_zero() {
+            let key = format!("rate:redir:{id}");
+            if !app.store().put_if_absent(&key, b"1", interval).await? {
+                let wait = app.store().ttl(&key).await?.unwrap_or(interval);
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                return Err(HubError::new(
+                    ErrorCode::RateLimited,
+                    format!("Polled too often: wait {seconds} s before asking about this redirection again"),
+                )
+                .with_retry_after(seconds.max(1)));
+            }
+        }
+    }
+    Ok(record)
+}
+
+/// The redirection link was opened: the session this browser continues (a reload keeps the
+/// one it already has for this redirection) or a new one, not yet saved, for this redirection.
+/// Marks the redirection started. The caller has checked the link is not final.
+pub async fn open(
+    app: &App,
+    record: &RedirectionRecord,
+    existing: Option<WidgetSession>,
+    language: &str,
+) -> Result<WidgetSession, HubError> {
+    if let Some(existing) = existing
+        && existing.redirection_id.as_deref() == Some(record.id.as_str())
+    {
+        return Ok(existing);
+    }
+    let record = mark_started(app, &record.id).await?;
+    let mut session = WidgetSession::new(record.params.clone(), language.to_owned(), None);
+    session.redirection_id = Some(record.id.clone());
+    session.country = record.country.clone();
+    session.return_host = url::Url::parse(&record.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    session.access_mode = match record.access_mode {
+        AccessModeRequest::Single => Some(AccessMode::Single),
+        AccessModeRequest::Multiple => Some(AccessMode::Multiple),
+        AccessModeRequest::Mixed => None,
+    };
+    Ok(session)
+}
+
+/// The user gave up: records `error`/`cancelled` (once; a final outcome stays).
+pub async fn cancel(app: &App, session: &WidgetSession) -> Result<RedirectionRecord, HubError> {
+    let id = session.redirection_id.as_deref().ok_or_else(|| {
+        HubError::new(
+            ErrorCode::Conflict,
+            "This widget session is not in redirection mode",
+        )
+    })?;
+    finish(
+        app,
+        id,
+        Err(RedirectionError {
+            code: "cancelled".into(),
+            message: "The user left before connecting an account".into(),
+        }),
+    )
+    .await
+}
+
+/// Mixed access mode: the user chooses whether the connection is kept for later updates.
+pub async fn choose_access_mode(
+    app: &App,
+    session: &WidgetSession,
+    value: &str,
+) -> Result<AccessMode, HubError> {
+    let mode = match value {
+        "single" => AccessMode::Single,
+        "multiple" => AccessMode::Multiple,
+        _ => {
+            return Err(HubError::invalid(
+                "accessMode",
+                "\"accessMode\" must be one of [single, multiple]",
+            ));
+        }
+    };
+    let id = session.redirection_id.as_deref().ok_or_else(|| {
+        HubError::new(
+            ErrorCode::Conflict,
+            "Only a redirection with accessMode mixed lets the user choose",
+        )
+    })?;
+    let record = load(app, id).await?;
+    if record.access_mode != AccessModeRequest::Mixed {
+        return Err(HubError::new(
+            ErrorCode::Conflict,
+            "Only a redirection with accessMode mixed lets the user choose",
+        ));
+    }
+    crate::session::update(app, &session.id, move |s| s.access_mode = Some(mode)).await?;
+    Ok(mode)
 }
 
 /// Marks a redirection as started when its link is opened (idempotent).

@@ -446,6 +446,25 @@ pub trait Aggregator: Send + Sync + Debug + 'static {
     }
 }
 
+/// What a plugin's registration function receives besides its own configuration section.
+///
+/// Every aggregator crate exposes one function,
+/// `pub fn register(section, context: &PluginContext, registry: &mut AggregatorRegistry)
+/// -> Result<(), E: Display>`, that reads its section, logs when it is off, fails with a
+/// message naming the key when the section is wrong, and adds its instances to the registry;
+/// wiring it into the binary is one line.
+#[derive(Clone)]
+pub struct PluginContext {
+    /// The shared state store, for plugins that keep connection state in it.
+    pub store: Arc<dyn crate::Store>,
+}
+
+impl Debug for PluginContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext").finish_non_exhaustive()
+    }
+}
+
 /// The enabled aggregators, looked up by id. Built once at start-up from configuration.
 #[derive(Debug, Clone, Default)]
 pub struct AggregatorRegistry {

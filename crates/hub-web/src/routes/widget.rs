@@ -9,49 +9,9 @@ use crate::views;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use hub_app::flow;
-use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
-use hub_core::{ErrorCode, HubError};
+use hub_core::HubError;
+use hub_core::widget::ParamSource;
 use serde_json::{Value, json};
-
-fn validation_context(state: &AppState) -> (Vec<&str>, Vec<&str>) {
-    (
-        state.aggregator_ids().iter().map(String::as_str).collect(),
-        state.override_ids().iter().map(String::as_str).collect(),
-    )
-}
-
-pub fn validate_params(
-    state: &AppState,
-    raw: &serde_json::Map<String, Value>,
-    source: ParamSource,
-) -> Result<WidgetParams, HubError> {
-    let (aggregators, overrides) = validation_context(state);
-    let params = widget::validate(
-        raw,
-        source,
-        ValidationContext {
-            aggregators: &aggregators,
-            override_aggregators: &overrides,
-        },
-    )?;
-    let allowed = &state.settings().allowed_origins;
-    if let Some(origin) = &params.target_origin
-        && !allowed.is_empty()
-        && !allowed.iter().any(|a| a.trim_end_matches('/') == origin)
-    {
-        return Err(HubError::invalid(
-            "targetOrigin",
-            format!("\"targetOrigin\" {origin} is not one of the allowed host origins"),
-        ));
-    }
-    if params.target_origin.is_none() && !allowed.is_empty() {
-        return Err(HubError::invalid(
-            "targetOrigin",
-            "\"targetOrigin\" is required when allowed host origins are configured",
-        ));
-    }
-    Ok(params)
-}
 
 /// `POST /widgetUrl` (UCW v2): validated params → one-time token → widget URL.
 #[post("/widgetUrl")]
@@ -63,7 +23,7 @@ pub async fn create_widget_url(
     let Value::Object(raw) = body.into_inner() else {
         return Err(HubError::invalid("body", "The request body must be a JSON object").into());
     };
-    let params = validate_params(&state, &raw, ParamSource::Json)?;
+    let params = flow::validate_params(&state, &raw, ParamSource::Json)?;
     let token = flow::issue_token(&state, &params, caller.expires_at).await?;
     let url = format!("{}/widget?token={token}", state.settings().base_url());
     /// The response body, serialised without building a JSON value first.
@@ -108,39 +68,10 @@ pub async fn widget_page(
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query.into_inner();
-    let token = pairs
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.clone());
-    let has_params = pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId");
     let auth_required = state.auth().widget.is_enabled();
-    let (params, auth_expires_at) = if has_params {
-        let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let params = validate_params(&state, &raw, ParamSource::Query).map_err(ApiError::page)?;
-        let expires = match (&token, auth_required) {
-            (Some(token), true) => flow::redeem_user_token(&state, token, &params.user_id)
-                .await
-                .map_err(ApiError::page)?,
-            (None, true) => {
-                return Err(ApiError::page(HubError::new(
-                    ErrorCode::Unauthorized,
-                    "A valid token is required: get one from GET /api/token?userId=…",
-                )));
-            }
-            (_, false) => None,
-        };
-        (params, expires)
-    } else if let Some(token) = token {
-        flow::redeem_token(&state, &token)
-            .await
-            .map_err(ApiError::page)?
-    } else {
-        return Err(ApiError::page(HubError::new(
-            ErrorCode::Unauthorized,
-            "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
-        )));
-    };
+    let (params, auth_expires_at) = flow::redeem_widget_link(&state, &query, auth_required)
+        .await
+        .map_err(ApiError::page)?;
     let language = views::negotiate_language(
         params.language.as_deref(),
         req.headers()
