@@ -345,6 +345,13 @@ impl Aggregator for SandboxAggregator {
         &self.descriptor
     }
 
+    fn test_credentials(&self) -> Option<hub_core::aggregator::TestCredentials> {
+        Some(hub_core::aggregator::TestCredentials {
+            username: GOOD_USERNAME.to_owned(),
+            password: GOOD_PASSWORD.to_owned(),
+        })
+    }
+
     async fn resolve_user(&self, user_id: &UserId) -> Result<AggregatorUserId, AggregatorError> {
         self.simulate_latency().await;
         let id = aggregator_user_id(user_id);

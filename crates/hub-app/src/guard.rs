@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use hub_core::aggregator::{
     Aggregator, AggregatorError, AggregatorInstitution, AggregatorRegistry, Capabilities,
     ConnectionRef, ConnectionState, ConnectionUpdate, DataPayload, Descriptor, InboundRequest,
-    LoginForm, LoginInput, StartRequest, WebhookOutcome,
+    LoginForm, LoginInput, StartRequest, TestCredentials, WebhookOutcome,
 };
 use hub_core::data::{DataKind, DataQuery};
 use hub_core::status::ChallengeAnswer;
@@ -145,6 +145,10 @@ pub fn guard_registry(registry: AggregatorRegistry, deadline: Duration) -> Aggre
 impl Aggregator for Guarded {
     fn descriptor(&self) -> &Descriptor {
         self.inner.descriptor()
+    }
+
+    fn test_credentials(&self) -> Option<TestCredentials> {
+        self.inner.test_credentials()
     }
 
     async fn resolve_user(&self, user_id: &UserId) -> Result<AggregatorUserId, AggregatorError> {

@@ -343,10 +343,24 @@ pub enum DataPayload {
     Fdx(serde_json::Value),
 }
 
+/// A login that always works at a test aggregator's banks, shown to the user as a hint on the
+/// credential form. Public by definition: never a real credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCredentials {
+    pub username: String,
+    pub password: String,
+}
+
 /// An aggregator plugin. See the module docs for the contract.
 #[async_trait]
 pub trait Aggregator: Send + Sync + Debug + 'static {
     fn descriptor(&self) -> &Descriptor;
+
+    /// The demo login of a test aggregator (the sandbox's `user_good` / `pass_good`), which the
+    /// widget shows on the credential form. `None` (the default) for real aggregators.
+    fn test_credentials(&self) -> Option<TestCredentials> {
+        None
+    }
 
     fn id(&self) -> &AggregatorId {
         &self.descriptor().id

@@ -43,12 +43,38 @@ pub fn to_member(record: &ConnectionRecord) -> Value {
         "user_guid": record.aggregator_user,
         "error_message": s.message,
         "selected_account_id": s.selected_account_id,
+        "accountSelection": s.account_selection && s.status.needs_answer(),
+        "nextStep": next_step(s),
         "postMessageEventData": {
             "memberConnected": member_connected_payload(record),
             "memberStatusUpdate": member_status_payload(record),
         },
         "mfa": { "credentials": mfa_credentials(s) },
     })
+}
+
+/// The screen the widget shows next, decided here so the browser never infers it from
+/// statuses or prompt texts: `connected`, `mfa`, `accountSelection` (a challenge the plugin
+/// flagged as picking an account), `connecting` (keep polling) or `error`.
+pub fn next_step(state: &ConnectionState) -> &'static str {
+    let status = state.status;
+    if status == hub_core::ConnectionStatus::CONNECTED {
+        if state.is_being_aggregated {
+            "connecting"
+        } else {
+            "connected"
+        }
+    } else if status.needs_answer() && !state.challenges.is_empty() {
+        if state.account_selection {
+            "accountSelection"
+        } else {
+            "mfa"
+        }
+    } else if status.is_in_progress() {
+        "connecting"
+    } else {
+        "error"
+    }
 }
 
 /// UCW's UI type numbers for challenges (§6.3), kept for compatibility; `challenge_type`
@@ -197,5 +223,22 @@ mod tests {
         assert_eq!(c["challenge_type"], "OPTIONS");
         assert_eq!(c["options"][0]["value"], "email");
         assert!(m["most_recent_job_guid"].is_null());
+        assert_eq!(m["nextStep"], "mfa");
+        assert_eq!(m["accountSelection"], false);
+        r.state.account_selection = true;
+        let m = to_member(&r);
+        assert_eq!(m["nextStep"], "accountSelection");
+        assert_eq!(m["accountSelection"], true);
+        for (status, aggregating, step) in [
+            (ConnectionStatus::CONNECTED, false, "connected"),
+            (ConnectionStatus::CONNECTED, true, "connecting"),
+            (ConnectionStatus::PENDING, false, "connecting"),
+            (ConnectionStatus::LOCKED, false, "error"),
+            (ConnectionStatus::CHALLENGED, false, "error"),
+        ] {
+            let mut state = ConnectionState::new(ConnectionId::new("C1"), status);
+            state.is_being_aggregated = aggregating;
+            assert_eq!(next_step(&state), step, "{status:?}");
+        }
     }
 }
