@@ -109,6 +109,11 @@ impl App {
         self.inner.store.as_ref()
     }
 
+    /// The store itself, to share with another component (or a second instance in tests).
+    pub fn store_arc(&self) -> Arc<dyn Store> {
+        self.inner.store.clone()
+    }
+
     /// The enabled aggregators, each behind the guarded door.
     pub fn aggregators(&self) -> &AggregatorRegistry {
         &self.inner.aggregators

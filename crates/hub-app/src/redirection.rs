@@ -516,7 +516,7 @@ pub async fn finish(
     })
     .await?;
     if changed {
-        send_webhook(state, &record);
+        send_webhook(state, &record).await?;
     }
     Ok(record)
 }
@@ -684,54 +684,166 @@ pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1={hex}")
 }
 
-/// Posts the final status to the configured webhook in the background, retrying with
-/// exponential backoff (1 s, 2 s, 4 s, …) until a 2xx or `webhook_max_attempts`.
-fn send_webhook(state: &App, record: &RedirectionRecord) {
-    let settings = state.settings().redirection.clone();
+/// The redirection-webhook schedule: redirections whose final status still has to be posted
+/// to the host. Durable like [`CLEANUP_QUEUE`]: a webhook in flight survives a restart, and
+/// any instance may deliver it.
+pub const WEBHOOK_QUEUE: &str = "webhooks:redirection";
+
+/// One pending delivery, stored under `webhook:job:{redirection}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookJob {
+    pub redirection_id: String,
+    /// Deliveries tried so far.
+    pub attempts: u32,
+}
+
+fn webhook_job_key(id: &str) -> String {
+    format!("webhook:job:{id}")
+}
+
+/// How long a delivery job is kept: past its last retry with room for a hub that was down.
+const WEBHOOK_JOB_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// Schedules the webhook for a redirection that just became final, then tries the first
+/// delivery at once in the background. Retries come from the schedule
+/// ([`run_webhooks_once`]), with back-off 1 s, 2 s, 4 s, … until a 2xx or
+/// `webhook_max_attempts`.
+async fn send_webhook(state: &App, record: &RedirectionRecord) -> Result<(), HubError> {
+    if state.settings().redirection.webhook_url.is_empty() {
+        return Ok(());
+    }
+    let job = WebhookJob {
+        redirection_id: record.id.clone(),
+        attempts: 0,
+    };
+    state
+        .store()
+        .put_json(&webhook_job_key(&record.id), &job, WEBHOOK_JOB_TTL)
+        .await?;
+    state
+        .store()
+        .schedule(WEBHOOK_QUEUE, &record.id, hub_core::unix_now())
+        .await?;
+    let app = state.clone();
+    let id = record.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = deliver_webhook(&app, &id).await {
+            tracing::warn!(redirection = %id, error = %e, "redirection webhook could not run");
+        }
+    });
+    Ok(())
+}
+
+/// Delivers every due redirection webhook once (the worker calls this every second). Several
+/// instances may run it: each delivery is claimed by one.
+pub async fn run_webhooks_once(state: &App) -> Result<usize, HubError> {
+    let due = state
+        .store()
+        .due(WEBHOOK_QUEUE, hub_core::unix_now(), 50)
+        .await?;
+    let mut delivered = 0;
+    for id in due {
+        if deliver_webhook(state, &id).await? {
+            delivered += 1;
+        }
+    }
+    Ok(delivered)
+}
+
+/// One delivery attempt for redirection `id`, if it is due and no other instance holds it.
+/// Returns whether the host accepted it.
+async fn deliver_webhook(state: &App, id: &str) -> Result<bool, HubError> {
+    let store = state.store();
+    // The claim outlives one attempt (the client's 10 s timeout), so two instances never post
+    // the same attempt; it is released when the attempt ends.
+    let claim = format!("webhook:claim:{id}");
+    if !store
+        .put_if_absent(&claim, b"1", Duration::from_secs(30))
+        .await?
+    {
+        return Ok(false);
+    }
+    let result = attempt_webhook(state, id).await;
+    store.delete(&claim).await?;
+    result
+}
+
+async fn attempt_webhook(state: &App, id: &str) -> Result<bool, HubError> {
+    let store = state.store();
+    let settings = &state.settings().redirection;
+    let forget = || async {
+        store.unschedule(WEBHOOK_QUEUE, id).await?;
+        store.delete(&webhook_job_key(id)).await?;
+        Ok::<(), HubError>(())
+    };
+    let Some(mut job) = store.get_json::<WebhookJob>(&webhook_job_key(id)).await? else {
+        store.unschedule(WEBHOOK_QUEUE, id).await?;
+        return Ok(false);
+    };
+    let record = match load(state, id).await {
+        Ok(record) => record,
+        Err(e) if e.code == ErrorCode::NotFound => {
+            tracing::warn!(redirection = %id, "redirection expired before its webhook was delivered");
+            forget().await?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
     if settings.webhook_url.is_empty() {
-        return;
+        forget().await?;
+        return Ok(false);
     }
     let body =
         json!({"type": "redirection.completed", "data": record.to_json(hub_core::unix_now())});
-    let Ok(body) = serde_json::to_vec(&body) else {
-        return;
-    };
-    let client = state.http_client().clone();
-    let id = record.id.clone();
-    tokio::spawn(async move {
-        let secret = settings
-            .webhook_secret
-            .as_ref()
-            .map(|s| s.expose_secret().to_owned())
-            .unwrap_or_default();
-        let mut delay = Duration::from_secs(1);
-        for attempt in 1..=settings.webhook_max_attempts.max(1) {
-            let timestamp = hub_core::unix_now();
-            let result = client
-                .post(&settings.webhook_url)
-                .header("content-type", "application/json")
-                .header("x-connect-hub-timestamp", timestamp.to_string())
-                .header(
-                    "x-connect-hub-signature",
-                    webhook_signature(&secret, timestamp, &body),
-                )
-                .body(body.clone())
-                .send()
-                .await;
-            match result {
-                Ok(resp) if resp.status().is_success() => return,
-                Ok(resp) => {
-                    tracing::warn!(redirection = %id, attempt, status = resp.status().as_u16(), "redirection webhook refused")
-                }
-                Err(e) => {
-                    tracing::warn!(redirection = %id, attempt, error = %e, "redirection webhook failed")
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = delay.saturating_mul(2);
+    let body =
+        serde_json::to_vec(&body).map_err(|e| HubError::internal(format!("webhook body: {e}")))?;
+    let secret = settings
+        .webhook_secret
+        .as_ref()
+        .map(|s| s.expose_secret().to_owned())
+        .unwrap_or_default();
+    job.attempts += 1;
+    let timestamp = hub_core::unix_now();
+    let result = state
+        .http_client()
+        .post(&settings.webhook_url)
+        .header("content-type", "application/json")
+        .header("x-connect-hub-timestamp", timestamp.to_string())
+        .header(
+            "x-connect-hub-signature",
+            webhook_signature(&secret, timestamp, &body),
+        )
+        .body(body)
+        .send()
+        .await;
+    let attempt = job.attempts;
+    match result {
+        Ok(resp) if resp.status().is_success() => {
+            forget().await?;
+            tracing::info!(redirection = %id, attempt, "redirection webhook delivered");
+            return Ok(true);
         }
-        tracing::error!(redirection = %id, "redirection webhook gave up");
-    });
+        Ok(resp) => {
+            tracing::warn!(redirection = %id, attempt, status = resp.status().as_u16(), "redirection webhook refused")
+        }
+        Err(e) => {
+            tracing::warn!(redirection = %id, attempt, error = %e, "redirection webhook failed")
+        }
+    }
+    if attempt >= settings.webhook_max_attempts.max(1) {
+        tracing::error!(redirection = %id, attempts = attempt, "redirection webhook gave up");
+        forget().await?;
+        return Ok(false);
+    }
+    // 1 s after the first attempt, then 2 s, 4 s, …
+    let backoff = 1_i64 << (attempt - 1).min(20);
+    store
+        .put_json(&webhook_job_key(id), &job, WEBHOOK_JOB_TTL)
+        .await?;
+    store
+        .schedule(WEBHOOK_QUEUE, id, hub_core::unix_now() + backoff)
+        .await?;
+    Ok(false)
 }
 
 #[cfg(test)]

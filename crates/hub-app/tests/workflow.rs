@@ -546,3 +546,119 @@ async fn a_denied_or_cancelled_redirection_records_the_error() {
     assert!(due.is_empty());
     let _: Option<serde_json::Value> = app.store().get_json("nothing").await.unwrap();
 }
+
+/// A one-shot host endpoint on loopback: answers every request with `status` and hands the
+/// raw requests to the test (the network edge of a webhook).
+async fn fake_host(status: u16) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/connect", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut buffer = vec![0u8; 64 * 1024];
+            let mut read = 0;
+            // Read the head and the announced body.
+            loop {
+                let Ok(n) = socket.read(&mut buffer[read..]).await else {
+                    break;
+                };
+                if n == 0 {
+                    break;
+                }
+                read += n;
+                let text = String::from_utf8_lossy(&buffer[..read]).to_string();
+                if let Some(head_end) = text.find("\r\n\r\n") {
+                    let length = text[..head_end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if read >= head_end + 4 + length {
+                        break;
+                    }
+                }
+            }
+            let _ = tx.send(String::from_utf8_lossy(&buffer[..read]).to_string());
+            let reply =
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            let _ = socket.write_all(reply.as_bytes()).await;
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test]
+async fn a_redirection_webhook_in_flight_survives_a_restart() {
+    // First instance: the host is down, so the delivery stays in the durable schedule.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hooks/connect", l.local_addr().unwrap())
+    };
+    let mut settings = WebSettings::default();
+    settings.redirection.webhook_url = dead;
+    settings.redirection.webhook_secret = Some("whsec-test".to_owned().into());
+    let first = hub_with(settings.clone(), Vec::new());
+    let record = redirection_for(&first, "multiple").await;
+    let s = redirection_session(&first, &record).await;
+    let conn = connect(&first, &s, "sandbox_bank", credentials(GOOD_USER, "wrong")).await;
+    settle(&first, &s, conn.connection_id.as_str()).await;
+    let scheduled = first
+        .store()
+        .due(redirection::WEBHOOK_QUEUE, i64::MAX, 10)
+        .await
+        .unwrap();
+    assert_eq!(scheduled, vec![record.id.clone()]);
+
+    // "Restart": a second instance on the same store, the host back up.
+    let (url, mut received) = fake_host(204).await;
+    settings.redirection.webhook_url = url;
+    let second = hub_app::App::new(
+        settings,
+        Arc::clone(&first.store_arc()),
+        first.aggregators().clone(),
+        Arc::new(hub_catalog::Catalog::build(aggregator_sandbox::institutions()).unwrap()),
+        hub_catalog::Preferences::default(),
+        Box::new(hub_catalog::SeededRandom::new(1)),
+    )
+    .unwrap();
+    let mut delivered = 0;
+    for _ in 0..50 {
+        delivered = redirection::run_webhooks_once(&second).await.unwrap();
+        if delivered == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(delivered, 1, "the second instance delivered it");
+    let request = received.recv().await.unwrap();
+    assert!(request.starts_with("POST /hooks/connect"), "{request}");
+    assert!(
+        request.contains("x-connect-hub-signature: v1="),
+        "{request}"
+    );
+    assert!(request.contains(&record.id), "{request}");
+    assert!(request.contains("\"status\":\"error\""), "{request}");
+    let left = second
+        .store()
+        .due(redirection::WEBHOOK_QUEUE, i64::MAX, 10)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "delivered once, then forgotten: {left:?}");
+}
+
+#[test]
+fn start_up_refuses_a_webhook_url_without_its_secret() {
+    let mut settings = WebSettings::default();
+    settings.redirection.webhook_url = "https://host.example/hooks".into();
+    let e = settings.check().unwrap_err();
+    assert!(e.contains("web.redirection.webhook_secret"), "{e}");
+    settings.redirection.webhook_secret = Some("s".to_owned().into());
+    assert!(settings.check().is_ok());
+}

@@ -23,7 +23,10 @@
 //!   everything else. A login the *user* got wrong is not an error: it is a
 //!   [`ConnectionState`] with status `DENIED`, `LOCKED`, …
 //! * **Timeouts.** Every method returns within the aggregator's configured request timeout
-//!   (plus its retries); the hub additionally bounds each call. Never wait for the user.
+//!   (plus its retries); the hub's guarded door additionally bounds each call by
+//!   `web.aggregator_timeout`. Never wait for the user.
+//! * **Capabilities.** Declare in [`Descriptor::capabilities`] what you implement; the door
+//!   refuses the rest (see [`Capabilities`]).
 //! * **Idempotency.** `resolve_user`, `institution`, `login_form`, `status`, data reads and
 //!   deletes are idempotent and may be retried; deleting something already gone is `Ok`.
 //!   `start` and `answer` are not retried by the hub.
@@ -110,22 +113,37 @@ pub struct Descriptor {
     pub capabilities: Capabilities,
 }
 
-/// Optional features. The hub never calls a method whose capability is false.
+/// Optional features. Every flag except `userless` is enforced by the hub's guarded door
+/// (`hub_app::guard`), which wraps each registered plugin: a call needing an undeclared
+/// capability is refused with [`AggregatorError::Unsupported`] before the plugin sees it, and
+/// an answer using one (an OAuth or external-widget login form, an account selection) is
+/// refused the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capabilities {
+    /// Re-authenticating an existing connection: `start` with `existing_connection`, and
+    /// `connection_login_form`.
     pub refresh: bool,
+    /// [`Aggregator::webhook`].
     pub webhooks: bool,
+    /// OAuth logins: `start` with [`LoginInput::OAuth`], [`LoginForm::OAuth`], and
+    /// [`Aggregator::oauth_callback`].
     pub oauth: bool,
+    /// The aggregator's own widget: [`LoginForm::ExternalWidget`] and `start` with
+    /// [`LoginInput::ExternalTicket`].
     pub external_widget: bool,
-    /// Asks the user to pick one account for `accountNumber` jobs.
+    /// Asks the user to pick one account for `accountNumber` jobs (states with
+    /// [`ConnectionState::account_selection`]).
     pub account_select: bool,
+    /// [`Aggregator::delete_user`].
     pub delete_user: bool,
+    /// [`Aggregator::delete_connection`] (the delete API and the single-access cleanup).
     pub delete_connection: bool,
-    /// FDX JSON data reads.
+    /// FDX JSON data reads ([`Aggregator::data`]).
     pub data: bool,
-    /// Verifiable-credential (signed JWT) data reads.
+    /// Verifiable-credential (signed JWT) data reads ([`Aggregator::verifiable_credential`]).
     pub verifiable_credentials: bool,
-    /// Needs no aggregator-side user (Plaid-like).
+    /// Needs no aggregator-side user (Plaid-like). Guards no call: the data API then accepts
+    /// requests without `userId`.
     pub userless: bool,
 }
 
