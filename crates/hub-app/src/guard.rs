@@ -101,7 +101,6 @@ impl Guarded {
             };
             tracing::Span::current().record("outcome", outcome);
             tracing::debug!(
-                outcome,
                 elapsed_ms = started.elapsed().as_millis() as u64,
                 "aggregator call"
             );

@@ -17,6 +17,7 @@ pub mod security;
 pub mod session;
 pub mod state;
 pub mod theme;
+pub mod tracing_span;
 pub mod views;
 
 pub use hub_app::{WebSettings, settings};
@@ -35,8 +36,10 @@ pub fn serve(listener: TcpListener, state: AppState, workers: usize) -> std::io:
             .app_data(authenticators.clone())
             .app_data(routes::json_config())
             .app_data(routes::query_config())
+            .wrap(middleware::ErrorHandlers::new().default_handler_server(error::server_errors))
             .wrap(middleware::from_fn(security::headers))
             .wrap(middleware::Compress::default())
+            .wrap(tracing_actix_web::TracingLogger::<tracing_span::RequestSpan>::new())
             .configure(routes::configure)
     })
     .workers(workers.max(1))
