@@ -86,7 +86,7 @@ pub struct SandboxSettings {
 impl SandboxSettings {
     /// The sandbox's configuration, or `None` when it is disabled.
     pub fn config(&self) -> Option<aggregator_sandbox::SandboxConfig> {
-        self.enabled.then(|| aggregator_sandbox::SandboxConfig {
+        self.enabled.then_some(aggregator_sandbox::SandboxConfig {
             slow_delay: self.slow_delay,
             latency: self.latency,
         })

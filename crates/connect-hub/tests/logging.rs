@@ -2,6 +2,9 @@
 //! typed password, a widget token or the session cookie. Its own test binary, because it
 //! installs the process-wide subscriber (writing into a buffer it then reads).
 
+// Test support code: a failed expectation should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use connect_hub::Application;
 use connect_hub::settings::{LogFormat, Settings};
 use serde_json::{Value, json};

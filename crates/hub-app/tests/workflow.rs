@@ -1,6 +1,9 @@
 //! Every sandbox flow driven directly against the application services: no HTTP server, the
 //! memory store, the sandbox aggregator behind the guarded door.
 
+// Test support code: a failed expectation should panic with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod support;
 
 use hub_app::flow::{self, StartInput};
@@ -562,10 +565,7 @@ async fn fake_host(status: u16) -> (String, tokio::sync::mpsc::UnboundedReceiver
             let mut buffer = vec![0u8; 64 * 1024];
             let mut read = 0;
             // Read the head and the announced body.
-            loop {
-                let Ok(n) = socket.read(&mut buffer[read..]).await else {
-                    break;
-                };
+            while let Ok(n) = socket.read(&mut buffer[read..]).await {
                 if n == 0 {
                     break;
                 }

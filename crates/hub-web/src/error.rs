@@ -120,7 +120,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 /// What a caller is told about a 5xx. The 503 texts are the hub's own fixed sentences naming
 /// the unavailable dependency (the store, the identity provider), never the underlying error,
 /// so they stay; every other 5xx gets a fixed sentence for its code.
-fn public_message<'a>(code: ErrorCode, message: &'a str) -> &'a str {
+fn public_message(code: ErrorCode, message: &str) -> &str {
     match code {
         ErrorCode::Unavailable => message,
         ErrorCode::Upstream => "The aggregator answered with an error; try again later",

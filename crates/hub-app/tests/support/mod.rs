@@ -1,7 +1,7 @@
 //! A hub without HTTP: the application services over the memory store, the sandbox aggregator
 //! and the sandbox catalogue, plus a job-based fake aggregator for the merge rules.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use async_trait::async_trait;
 use hub_app::App;
