@@ -18,4 +18,5 @@ mod robustness;
 mod routing;
 mod scale_out;
 mod search;
+mod sophtron;
 mod widget_params;

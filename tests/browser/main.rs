@@ -9,3 +9,4 @@ mod harness;
 mod flows;
 mod redirection;
 mod sdk;
+mod sophtron;

@@ -3,9 +3,11 @@
 //! Durations are seconds and may be fractional (`request_timeout = 0.5`). Secrets (the API key,
 //! a proxy URL that carries a password) are [`SecretString`]s: redacted in `Debug`, never logged.
 
+pub use aggregator_http::RetryConfig;
+use aggregator_http::{SetupError, seconds};
 use hub_core::aggregator::Environment;
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use std::time::Duration;
 
 /// Production API.
@@ -41,7 +43,7 @@ pub struct MxConfig {
     /// TCP/TLS connect timeout.
     #[serde(deserialize_with = "seconds")]
     pub connect_timeout: Duration,
-    /// Retries of idempotent calls (GET, DELETE).
+    /// Retries of idempotent calls (GET, DELETE) and the overall deadline of every call.
     pub retry: RetryConfig,
     /// Optional HTTP(S) proxy for every call, e.g. `http://user:pass@proxy:3128`.
     pub proxy_url: Option<SecretString>,
@@ -55,8 +57,8 @@ impl Default for MxConfig {
             base_url: None,
             accept: DEFAULT_ACCEPT.to_owned(),
             vc_accept: DEFAULT_VC_ACCEPT.to_owned(),
-            request_timeout: Duration::from_secs(20),
-            connect_timeout: Duration::from_secs(5),
+            request_timeout: aggregator_http::DEFAULT_REQUEST_TIMEOUT,
+            connect_timeout: aggregator_http::DEFAULT_CONNECT_TIMEOUT,
             retry: RetryConfig::default(),
             proxy_url: None,
         }
@@ -93,76 +95,15 @@ impl MxConfig {
     }
 }
 
-/// Retry policy for idempotent calls: exponential backoff with jitter; `Retry-After` wins when
-/// MX sends it (up to `max_retry_after`; longer waits are returned as `RateLimited`).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    /// Retries after the first attempt (0 disables retrying).
-    pub max_retries: u32,
-    #[serde(deserialize_with = "seconds")]
-    pub initial_backoff: Duration,
-    #[serde(deserialize_with = "seconds")]
-    pub max_backoff: Duration,
-    /// The longest `Retry-After` the client waits for before retrying by itself.
-    #[serde(deserialize_with = "seconds")]
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            max_retries: 2,
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(4),
-            max_retry_after: Duration::from_secs(5),
-        }
-    }
-}
-
-impl RetryConfig {
-    /// No retries at all.
-    pub fn none() -> Self {
-        RetryConfig {
-            max_retries: 0,
-            ..RetryConfig::default()
-        }
-    }
-}
-
 /// Why an MX aggregator could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum MxSetupError {
     /// Missing credentials: the normal "MX is off" case.
     #[error("MX is disabled: {section}.client_id and {section}.api_key are not set")]
     NotConfigured { section: &'static str },
-    #[error("{section}.base_url is not a valid http(s) URL: {url}")]
-    InvalidBaseUrl { section: &'static str, url: String },
-    #[error("{section}.{key} is not a valid header value")]
-    InvalidHeader {
-        section: &'static str,
-        key: &'static str,
-    },
-    /// The message never contains the proxy URL (it may carry a password).
-    #[error("{section}.proxy_url is not a valid proxy URL")]
-    InvalidProxy { section: &'static str },
-    #[error("{section}: {message}")]
-    InvalidTimeout {
-        section: &'static str,
-        message: &'static str,
-    },
-    #[error("could not build the HTTP client for {section}: {message}")]
-    Client {
-        section: &'static str,
-        message: String,
-    },
-}
-
-/// Seconds (integer or fractional, finite, non-negative) as a [`Duration`].
-fn seconds<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let value = f64::deserialize(d)?;
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| serde::de::Error::custom(format!("{value} is not a number of seconds")))
+    /// A bad base URL, header, timeout or proxy (the message names the key, never a secret).
+    #[error(transparent)]
+    Http(#[from] SetupError),
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub mod wire;
 pub use config::{MxConfig, MxSetupError, RetryConfig};
 
 use async_trait::async_trait;
-use client::{Api, MxClient, decode};
+use client::{Api, MxClient};
 use hub_core::aggregator::{
     Aggregator, AggregatorInstitution, Capabilities, ConnectionRef, ConnectionState,
     ConnectionUpdate, CredentialValue, DataPayload, Descriptor, Environment, InboundRequest,
@@ -320,7 +320,7 @@ impl MxAggregator {
             .client
             .put("update member", self.member_url(user, member, &[]), &body)
             .await?;
-        let response: MemberResponse = decode("update member", &reply.body)?;
+        let response: MemberResponse = reply.json()?;
         self.after_login(user, &response.member, member).await
     }
 
@@ -779,6 +779,7 @@ impl Aggregator for MxAggregator {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aggregator_http::SetupError;
 
     #[test]
     fn ids_environments_and_disabled_message() {
@@ -809,13 +810,16 @@ mod tests {
         config.base_url = Some("not a url".into());
         assert!(matches!(
             MxAggregator::new(config, Environment::Test),
-            Err(MxSetupError::InvalidBaseUrl { .. })
+            Err(MxSetupError::Http(SetupError::InvalidBaseUrl { .. }))
         ));
         let mut config = MxConfig::new("c", "k");
         config.accept = "bad\nheader".into();
         assert!(matches!(
             MxAggregator::new(config, Environment::Test),
-            Err(MxSetupError::InvalidHeader { key: "accept", .. })
+            Err(MxSetupError::Http(SetupError::InvalidHeader {
+                key: "accept",
+                ..
+            }))
         ));
         let mut config = MxConfig::new("c", "k");
         config.proxy_url = Some("::not a proxy pa55word".to_owned().into());

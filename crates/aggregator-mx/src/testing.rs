@@ -78,6 +78,7 @@ pub fn config(base_url: &str) -> MxConfig {
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(40),
         max_retry_after: Duration::from_secs(2),
+        ..RetryConfig::default()
     };
     config
 }

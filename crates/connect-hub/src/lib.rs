@@ -175,9 +175,25 @@ pub fn build_registry(
     let context = PluginContext { store };
     let mut registry = AggregatorRegistry::new();
     let failed = |e: &dyn std::fmt::Display| StartupError::Aggregator(e.to_string());
+    // Retries never outlive the hub's own per-call deadline (the guarded door's).
+    let deadline = settings.web.aggregator_timeout;
+    let capped_mx = |config: &aggregator_mx::MxConfig| {
+        let mut config = config.clone();
+        config.retry = config.retry.capped_to(deadline);
+        config
+    };
+    let mut sophtron = settings.sophtron.clone();
+    sophtron.retry = sophtron.retry.capped_to(deadline);
+
     aggregator_sandbox::register(settings.sandbox.config(), &context, &mut registry);
-    aggregator_mx::register(&settings.mx, &settings.mx_int, &context, &mut registry)
-        .map_err(|e| failed(&e))?;
+    aggregator_mx::register(
+        &capped_mx(&settings.mx),
+        &capped_mx(&settings.mx_int),
+        &context,
+        &mut registry,
+    )
+    .map_err(|e| failed(&e))?;
+    aggregator_sophtron::register(&sophtron, &mut registry).map_err(|e| failed(&e))?;
     Ok(registry)
 }
 
@@ -342,6 +358,63 @@ mod tests {
             [("HUB__MX__API_SECRET".to_owned(), "x".to_owned())].into();
         let e = Settings::from_sources(None, &env).unwrap_err().to_string();
         assert!(e.contains("api_secret"), "{e}");
+    }
+
+    #[test]
+    fn sophtron_registers_from_two_environment_variables() {
+        let s = settings(&[
+            ("HUB__SOPHTRON__USER_ID", "sophtron-user"),
+            ("HUB__SOPHTRON__ACCESS_KEY", "c2VjcmV0LWFjY2Vzcy1rZXk="),
+        ]);
+        assert_eq!(s.sophtron.base_url, "https://api.sophtron.com/api");
+        let registry = build_registry(&s, store()).unwrap();
+        assert_eq!(ids(&registry), ["sandbox", "sophtron"]);
+        let d = registry.get("sophtron").unwrap().descriptor().clone();
+        assert_eq!(d.institution_key, "sophtron");
+        assert!(!format!("{s:?}").contains("c2VjcmV0LWFjY2Vzcy1rZXk"));
+        let s = settings(&[
+            ("HUB__SOPHTRON__USER_ID", "u"),
+            ("HUB__SOPHTRON__ACCESS_KEY", "a2V5"),
+            ("HUB__SOPHTRON__BASE_URL", "http://127.0.0.1:9/api"),
+            ("HUB__SOPHTRON__VC_BASE_URL", "http://127.0.0.1:9/vc"),
+        ]);
+        assert_eq!(s.sophtron.vc_base_url, "http://127.0.0.1:9/vc");
+        assert!(
+            build_registry(&s, store())
+                .unwrap()
+                .get("sophtron")
+                .is_some()
+        );
+        // Without both credentials it stays off.
+        let s = settings(&[("HUB__SOPHTRON__USER_ID", "u")]);
+        assert_eq!(ids(&build_registry(&s, store()).unwrap()), ["sandbox"]);
+    }
+
+    #[test]
+    fn a_malformed_sophtron_section_fails_start_up_naming_the_key() {
+        let s = settings(&[
+            ("HUB__SOPHTRON__USER_ID", "u"),
+            ("HUB__SOPHTRON__ACCESS_KEY", "!!!"),
+        ]);
+        let e = build_registry(&s, store()).unwrap_err().to_string();
+        assert!(
+            e.contains("sophtron.access_key") && !e.contains("!!!"),
+            "{e}"
+        );
+        let s = settings(&[("HUB__SOPHTRON__VC_BASE_URL", "not a url")]);
+        let e = build_registry(&s, store()).unwrap_err().to_string();
+        assert!(e.contains("sophtron.vc_base_url"), "{e}");
+        let env: HashMap<String, String> =
+            [("HUB__SOPHTRON__SECRET".to_owned(), "x".to_owned())].into();
+        let e = Settings::from_sources(None, &env).unwrap_err().to_string();
+        assert!(e.contains("secret"), "{e}");
+        let env: HashMap<String, String> = [(
+            "HUB__SOPHTRON__REQUEST_TIMEOUT".to_owned(),
+            "soon".to_owned(),
+        )]
+        .into();
+        let e = Settings::from_sources(None, &env).unwrap_err().to_string();
+        assert!(e.contains("request_timeout"), "{e}");
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub struct Settings {
     /// `api_key` are set.
     #[serde(default)]
     pub mx_int: aggregator_mx::MxConfig,
+    /// Sophtron (`[sophtron]`, aggregator id `sophtron`). Off until `user_id` and
+    /// `access_key` are set.
+    #[serde(default)]
+    pub sophtron: aggregator_sophtron::SophtronConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
