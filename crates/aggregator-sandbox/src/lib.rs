@@ -345,6 +345,17 @@ impl Aggregator for SandboxAggregator {
         &self.descriptor
     }
 
+    fn test_consent_page(
+        &self,
+        hub_base_url: &str,
+        state: &str,
+    ) -> Option<hub_core::aggregator::TestConsentPage> {
+        Some(hub_core::aggregator::TestConsentPage {
+            approve_url: oauth_decision_url(hub_base_url, state, true),
+            deny_url: oauth_decision_url(hub_base_url, state, false),
+        })
+    }
+
     fn test_credentials(&self) -> Option<hub_core::aggregator::TestCredentials> {
         Some(hub_core::aggregator::TestCredentials {
             username: GOOD_USERNAME.to_owned(),

@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use hub_core::aggregator::{
     Aggregator, AggregatorError, AggregatorInstitution, AggregatorRegistry, Capabilities,
     ConnectionRef, ConnectionState, ConnectionUpdate, DataPayload, Descriptor, InboundRequest,
-    LoginForm, LoginInput, StartRequest, TestCredentials, WebhookOutcome,
+    LoginForm, LoginInput, StartRequest, TestConsentPage, TestCredentials, WebhookOutcome,
 };
 use hub_core::data::{DataKind, DataQuery};
 use hub_core::status::ChallengeAnswer;
@@ -148,6 +148,10 @@ impl Aggregator for Guarded {
 
     fn test_credentials(&self) -> Option<TestCredentials> {
         self.inner.test_credentials()
+    }
+
+    fn test_consent_page(&self, hub_base_url: &str, state: &str) -> Option<TestConsentPage> {
+        self.inner.test_consent_page(hub_base_url, state)
     }
 
     async fn resolve_user(&self, user_id: &UserId) -> Result<AggregatorUserId, AggregatorError> {

@@ -369,6 +369,14 @@ pub struct TestCredentials {
     pub password: String,
 }
 
+/// Where the buttons of a test aggregator's stand-in OAuth consent page lead (the hub serves
+/// the page at `/{aggregator id}/oauth/authorize?state=…`). Both lead to the hub's OAuth return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestConsentPage {
+    pub approve_url: String,
+    pub deny_url: String,
+}
+
 /// An aggregator plugin. See the module docs for the contract.
 #[async_trait]
 pub trait Aggregator: Send + Sync + Debug + 'static {
@@ -377,6 +385,13 @@ pub trait Aggregator: Send + Sync + Debug + 'static {
     /// The demo login of a test aggregator (the sandbox's `user_good` / `pass_good`), which the
     /// widget shows on the credential form. `None` (the default) for real aggregators.
     fn test_credentials(&self) -> Option<TestCredentials> {
+        None
+    }
+
+    /// A test aggregator's stand-in for a bank's OAuth page, for connection `state`, served by
+    /// the hub at `/{aggregator id}/oauth/authorize?state=…` (the sandbox's `oauth_window_uri`
+    /// points there). `None` (the default): the hub serves no such page for this aggregator.
+    fn test_consent_page(&self, _hub_base_url: &str, _state: &str) -> Option<TestConsentPage> {
         None
     }
 

@@ -512,6 +512,14 @@ mod tests {
     }
 }
 
+/// One authenticator per endpoint group; the caller extractors read it from the app data.
+#[derive(Debug)]
+pub struct Authenticators {
+    pub widget: Authenticator,
+    pub data: Authenticator,
+    pub delete: Authenticator,
+}
+
 /// The authenticated caller of a widget-group endpoint (`/widgetUrl`, `/api/token`).
 pub struct WidgetCaller(pub Principal);
 /// The authenticated caller of a data endpoint.
@@ -530,7 +538,7 @@ macro_rules! caller_extractor {
                 _payload: &mut actix_web::dev::Payload,
             ) -> Self::Future {
                 let authenticators = req
-                    .app_data::<actix_web::web::Data<crate::state::Authenticators>>()
+                    .app_data::<actix_web::web::Data<Authenticators>>()
                     .cloned();
                 let header = |name: &str| {
                     req.headers()

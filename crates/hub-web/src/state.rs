@@ -1,6 +1,7 @@
 //! What a request handler needs: the application ([`hub_app::App`], reached through `Deref`)
 //! and the authenticators of the endpoint groups.
 
+pub use crate::auth::Authenticators;
 use crate::auth::{AuthSettings, Authenticator};
 use hub_app::{App, WebSettings};
 use hub_catalog::{Catalog, Preferences, RandomSource};
@@ -13,14 +14,6 @@ use std::sync::Arc;
 pub struct AppState {
     app: App,
     auth: Arc<Authenticators>,
-}
-
-/// One authenticator per endpoint group.
-#[derive(Debug)]
-pub struct Authenticators {
-    pub widget: Authenticator,
-    pub data: Authenticator,
-    pub delete: Authenticator,
 }
 
 impl std::ops::Deref for AppState {

@@ -135,21 +135,22 @@ pub fn oauth_result_page(connected: bool) -> String {
 }
 
 #[derive(Template)]
-#[template(path = "sandbox_consent.html")]
-struct SandboxConsentPage<'a> {
+#[template(path = "test_consent.html")]
+struct TestConsentPage<'a> {
     approve_url: &'a str,
     deny_url: &'a str,
     t: Messages,
 }
 
-pub fn sandbox_consent_page(approve_url: &str, deny_url: &str) -> String {
-    SandboxConsentPage {
+/// A test aggregator's stand-in OAuth consent page.
+pub fn test_consent_page(approve_url: &str, deny_url: &str) -> String {
+    TestConsentPage {
         approve_url,
         deny_url,
         t: Messages::new("en"),
     }
     .render()
-    .unwrap_or_else(|_| "<!doctype html><title>Sandbox</title>".to_owned())
+    .unwrap_or_else(|_| "<!doctype html><title>Consent</title>".to_owned())
 }
 
 #[derive(Template)]
@@ -265,7 +266,7 @@ mod tests {
             gone.contains("This page isn") && gone.contains("available"),
             "{gone}"
         );
-        let consent = sandbox_consent_page("/a?x=1&y=2", "/d");
+        let consent = test_consent_page("/a?x=1&y=2", "/d");
         assert!(
             consent.contains("id=\"authorize\" href=\"/a?x=1&#38;y=2\""),
             "{consent}"
