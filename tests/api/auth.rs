@@ -125,6 +125,19 @@ async fn jwt_bearer_tokens_are_validated_against_the_issuer() {
             "algorithm",
         ),
         ("garbage", "not.a.jwt".to_owned(), 401, "not a valid JWT"),
+        // An audience and an issuer are configured, so tokens must carry them.
+        (
+            "no audience",
+            sign_rs256(&k.rsa, &without(&good, "aud")),
+            401,
+            "\"aud\"",
+        ),
+        (
+            "no issuer",
+            sign_rs256(&k.rsa, &without(&good, "iss")),
+            401,
+            "\"iss\"",
+        ),
     ];
     for (name, token, expected, fragment) in cases {
         let (status, message, _) =

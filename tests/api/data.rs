@@ -467,6 +467,14 @@ async fn data_and_delete_authentication_are_separate() {
     assert_eq!(status, 403, "a delete token cannot read: {body}");
     let (status, body) = get_as(accounts, Some(data_token.clone())).await;
     assert_eq!(status, 200, "{body}");
+    // The audience and issuer are configured: a token without them is refused.
+    let data_claims = issuer.claims("openid widget:demo:data", 300);
+    for claim in ["aud", "iss"] {
+        let token = sign_rs256(&k.rsa, &without(&data_claims, claim));
+        let (status, body) = get_as(accounts, Some(token)).await;
+        assert_eq!(status, 401, "data token without {claim}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(claim), "{body}");
+    }
     // Authentication comes before validation: no leak of what is valid.
     let (status, _) = send(&app, reqwest::Method::GET, "/api/data/accounts", None, None).await;
     assert_eq!(status, 401);
@@ -483,6 +491,12 @@ async fn data_and_delete_authentication_are_separate() {
     assert_eq!(status, 403);
     let (status, _) = del(Some(data_token.clone())).await;
     assert_eq!(status, 403, "a data token cannot delete");
+    let delete_claims = issuer.claims("openid widget:demo:deleteUser", 300);
+    for claim in ["aud", "iss"] {
+        let token = sign_rs256(&k.rsa, &without(&delete_claims, claim));
+        let (status, body) = del(Some(token)).await;
+        assert_eq!(status, 401, "delete token without {claim}: {body}");
+    }
     let (status, body) = del(Some(delete_token)).await;
     assert_eq!(status, 204, "{body}");
     let (status, body) = get_as(accounts, Some(data_token)).await;

@@ -152,3 +152,10 @@ pub fn hs256_with_public_key(key: &RsaKey, claims: &Value) -> String {
     let secret = key.jwk["n"].as_str().expect("n").as_bytes().to_vec();
     jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(&secret)).expect("sign")
 }
+
+/// `claims` without the claim `name`.
+pub fn without(claims: &Value, name: &str) -> Value {
+    let mut c = claims.clone();
+    c.as_object_mut().expect("claims object").remove(name);
+    c
+}

@@ -40,6 +40,12 @@ fn catalog_files() -> (std::path::PathBuf, String, String) {
 
 /// The hub with both MX environments pointed at one fake, data and delete endpoints on.
 async fn mx_app() -> (TestApp, FakeMx, MockServer) {
+    mx_app_with(|_| {}).await
+}
+
+async fn mx_app_with(
+    tweak: impl FnOnce(&mut connect_hub::settings::Settings),
+) -> (TestApp, FakeMx, MockServer) {
     let mx = FakeMx::new();
     let server = mx.start().await;
     let (dir, institutions, preferences) = catalog_files();
@@ -51,6 +57,7 @@ async fn mx_app() -> (TestApp, FakeMx, MockServer) {
         s.catalog.preferences_file = preferences;
         s.web.api.data_endpoints = true;
         s.web.api.delete_endpoints = true;
+        tweak(s);
     })
     .await;
     // The catalogue is read at start-up.
@@ -369,4 +376,146 @@ async fn without_mx_credentials_the_hub_starts_without_mx() {
     let (status, body) = get(&app, "/api/data/accounts?aggregator=mx&userId=u", Some("M")).await;
     assert_eq!(status, 400);
     assert_eq!(body["message"], "\"aggregator\" must be one of [sandbox]");
+}
+
+/// Requests the fake MX received whose path names `member`.
+async fn mx_calls_for(server: &MockServer, member: &str) -> usize {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().contains(member))
+        .count()
+}
+
+async fn post_webhook(app: &TestApp, body: &Value, basic: Option<(&str, &str)>) -> (u16, Value) {
+    let mut req = app.client.post(app.url("/webhook/mx")).json(body);
+    if let Some((user, password)) = basic {
+        req = req.basic_auth(user, Some(password));
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+/// One unauthenticated webhook with 1,000 copies of an item must not become 1,000 MX calls,
+/// and members the hub does not track must not reach MX at all.
+#[tokio::test]
+async fn a_webhook_is_bounded_before_any_mx_call() {
+    let (app, mx, server) = mx_app_with(|s| s.web.webhooks.max_items = 5).await;
+    let (_w, guid, _) = start_oauth(&app, "mx-hook-user").await;
+    let user = mx.user_guid("mx-hook-user").unwrap();
+    let item = |member: &str| {
+        json!({"type": "MEMBER", "action": "CONNECTION_STATUS", "user_guid": user,
+               "member_guid": member})
+    };
+
+    // The cost of one item: what one member read takes.
+    let before = mx_calls_for(&server, &guid).await;
+    let (status, reply) = post_webhook(&app, &item(&guid), None).await;
+    assert_eq!(status, 200, "{reply}");
+    let one = mx_calls_for(&server, &guid).await - before;
+    assert!(one > 0, "a tracked member is read from MX");
+
+    let before = mx_calls_for(&server, &guid).await;
+    let mut batch = vec![item(&guid); 1000];
+    batch.extend((0..3).map(|i| item(&format!("MBR-untracked-{i}"))));
+    let (status, reply) = post_webhook(&app, &Value::Array(batch), None).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["received"], 1, "{reply}");
+    assert_eq!(
+        mx_calls_for(&server, &guid).await - before,
+        one,
+        "1,000 copies cost what one does"
+    );
+    assert_eq!(mx_calls_for(&server, "MBR-untracked").await, 0);
+
+    // Only untracked members: nothing reaches MX.
+    let (status, reply) = post_webhook(&app, &item("MBR-untracked-9"), None).await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["received"], 0, "{reply}");
+    assert_eq!(mx_calls_for(&server, "MBR-untracked").await, 0);
+
+    // More distinct members than allowed: refused before anything else.
+    let batch: Vec<Value> = (0..6).map(|i| item(&format!("MBR-many-{i}"))).collect();
+    let (status, reply) = post_webhook(&app, &Value::Array(batch), None).await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["message"].as_str().unwrap().contains('5'), "{reply}");
+    assert_eq!(mx_calls_for(&server, "MBR-many").await, 0);
+}
+
+#[tokio::test]
+async fn webhooks_are_rate_limited_per_source() {
+    let (app, _mx, _server) = mx_app_with(|s| s.web.webhooks.per_source_per_minute = 3).await;
+    let body = json!({"type": "MEMBER", "user_guid": "USR-x", "member_guid": "MBR-x"});
+    for _ in 0..3 {
+        let (status, reply) = post_webhook(&app, &body, None).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let (status, reply) = post_webhook(&app, &body, None).await;
+    assert_eq!(status, 429, "{reply}");
+}
+
+#[tokio::test]
+async fn webhook_credentials_and_source_networks_are_checked_first() {
+    let (app, _mx, server) = mx_app_with(|s| {
+        s.web.aggregator_webhooks.insert(
+            "mx".into(),
+            hub_web::webhook_guard::WebhookAuth {
+                username: "mx-hooks".into(),
+                password: Some("hook-secret".to_owned().into()),
+                allowed_networks: vec!["127.0.0.0/8".into()],
+            },
+        );
+        s.web.aggregator_webhooks.insert(
+            "mx_int".into(),
+            hub_web::webhook_guard::WebhookAuth {
+                allowed_networks: vec!["10.0.0.0/8".into()],
+                ..Default::default()
+            },
+        );
+    })
+    .await;
+    let body = json!({"type": "MEMBER", "user_guid": "USR-a", "member_guid": "MBR-auth"});
+    let (status, reply) = post_webhook(&app, &body, None).await;
+    assert_eq!(status, 401, "{reply}");
+    let (status, reply) = post_webhook(&app, &body, Some(("mx-hooks", "wrong"))).await;
+    assert_eq!(status, 401, "{reply}");
+    assert!(!reply.to_string().contains("hook-secret"));
+    let (status, reply) = post_webhook(&app, &body, Some(("mx-hooks", "hook-secret"))).await;
+    assert_eq!(status, 200, "{reply}");
+    // mx_int accepts only 10.0.0.0/8; the test runs on 127.0.0.1.
+    let resp = app
+        .client
+        .post(app.url("/webhook/mx_int"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(mx_calls_for(&server, "MBR-auth").await, 0);
+}
+
+/// MX's return without the user parameter cannot be checked with MX by the plugin, and it
+/// comes from a browser without the widget session: it must not decide the connection.
+#[tokio::test]
+async fn an_unverified_mx_oauth_return_does_not_deny_the_connection() {
+    let (app, mx, _server) = mx_app().await;
+    let (w, guid, _window) = start_oauth(&app, "mx-forged").await;
+    let resp = app
+        .client
+        .get(app.url(&format!(
+            "/oauth/mx/redirect_from?member_guid={guid}&status=error"
+        )))
+        .send()
+        .await
+        .unwrap();
+    let html = resp.text().await.unwrap();
+    assert!(!html.contains("OAuth Complete"), "{html}");
+    let (_, state) = w.get_json(&format!("/oauthStates/{guid}")).await;
+    assert_eq!(state["auth_status"], 1, "still pending: {state}");
+    assert_ne!(mx.member_status(&guid).as_deref(), Some("DENIED"));
+    let member = w.poll(&guid).await;
+    assert_ne!(member["connection_status"], DENIED, "{member}");
 }

@@ -661,3 +661,47 @@ async fn same_window_oauth_in_the_same_browser_returns_to_the_widget() {
     assert_eq!(s["status"], "error");
     assert_eq!(s["error"]["code"], "denied");
 }
+
+/// Issue 11, defect 3: one link opened in many browsers (no cookie) keeps only the newest
+/// `max_sessions_per_link` sessions; the older ones end.
+#[tokio::test]
+async fn one_link_keeps_only_its_newest_sessions() {
+    let app = spawn_app_with(|s| {
+        s.web.redirection.min_poll_interval = Duration::ZERO;
+        s.web.redirection.max_sessions_per_link = 2;
+    })
+    .await;
+    let (_, created) = create(&app, &body(json!({}))).await;
+    let link = created["redirectionLink"].as_str().unwrap().to_owned();
+    let mut browsers = Vec::new();
+    for _ in 0..5 {
+        browsers.push(open_link(&app, &link).await);
+    }
+    let mut live = Vec::new();
+    for w in &browsers {
+        let (status, _) = w.get_json("/session").await;
+        live.push(status);
+    }
+    assert_eq!(
+        live,
+        [401, 401, 401, 200, 200],
+        "only the two newest sessions live"
+    );
+    let stored = app.state.store().capacity_report().unwrap().entries;
+    assert!(
+        stored <= 4,
+        "the redirection, its session list and two sessions; got {stored} values"
+    );
+    // Reloading a live session does not push anyone out.
+    let newest = browsers.last().unwrap();
+    let reload = app
+        .client
+        .get(&link)
+        .header("Cookie", &newest.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reload.status(), 200);
+    assert_eq!(browsers[3].get_json("/session").await.0, 200);
+    assert_eq!(newest.get_json("/session").await.0, 200);
+}

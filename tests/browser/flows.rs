@@ -477,7 +477,7 @@ async fn oauth_authorize_and_deny_in_a_popup() {
             let requested = &payloads(&events, "connect/oauthRequested")[0];
             let url = requested["url"].as_str().unwrap();
             assert!(
-                url.starts_with(&format!("{}/sandbox/oauth/authorize", c.hub.address)),
+                url.starts_with(&format!("{}/sandbox/oauth/authorize", c.hub.consent_origin)),
                 "{url}"
             );
             assert_eq!(

@@ -112,6 +112,10 @@ pub fn driver() -> Arc<Driver> {
 /// The hub under test, on `http://localhost:{port}`.
 pub struct Hub {
     pub address: String,
+    /// The same hub as `http://127.0.0.1:{port}`: another *site* than `localhost`, where the
+    /// sandbox's OAuth consent page (its stand-in bank) is served, so that the way back from
+    /// the bank is a real cross-site navigation (`Sec-Fetch-Site: cross-site`).
+    pub consent_origin: String,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -137,12 +141,18 @@ pub async fn spawn_hub(tweak: impl FnOnce(&mut Settings)) -> Hub {
     // `localhost`, not 127.0.0.1: the host page is on 127.0.0.1, so the widget is cross-site.
     let address = format!("http://localhost:{port}");
     s.web.host_url = address.clone();
+    let consent_origin = format!("http://127.0.0.1:{port}");
+    s.sandbox.consent_base_url = consent_origin.clone();
     let app = Application::build_on(s, listener)
         .await
         .expect("app builds");
     let handle = app.handle();
     tokio::spawn(app.run_until_stopped());
-    Hub { address, handle }
+    Hub {
+        address,
+        consent_origin,
+        handle,
+    }
 }
 
 const HOST_PAGE: &str = r#"<!doctype html>

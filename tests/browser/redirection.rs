@@ -251,7 +251,9 @@ async fn mixed_access_choice_then_mfa_and_an_automatic_return() {
 }
 
 /// OAuth in the same window (no popup), including a return to /widget/resume before the
-/// bank's login finished; then a denial, which also ends on the host's page.
+/// bank's login finished; then a denial, which also ends on the host's page. The bank's page
+/// is on another site (`127.0.0.1` vs the hub's `localhost`), so the way back through
+/// `redirect_from` and `/widget/resume` is a cross-site navigation, as with a real bank.
 #[tokio::test]
 async fn oauth_in_the_same_window_resumes_and_denies() {
     run(Options::default(), fast, |c| async move {
@@ -271,7 +273,7 @@ async fn oauth_in_the_same_window_resumes_and_denies() {
         assert!(
             c.url()
                 .await
-                .starts_with(&format!("{}/sandbox/oauth/authorize", c.hub.address))
+                .starts_with(&format!("{}/sandbox/oauth/authorize", c.hub.consent_origin))
         );
         // The user comes back to the widget before finishing at the bank: it resumes the
         // same connection and offers the bank's login again.
@@ -284,6 +286,8 @@ async fn oauth_in_the_same_window_resumes_and_denies() {
         assert_eq!(c.heading().await, "Log in at Sandbox Bank (OAuth)");
         c.click("#oauth-go").await;
         c.click("#authorize").await;
+        // Back from the bank's site through /widget/resume (a JSON refusal there would strand
+        // the user) and on to the host.
         let url = c.wait_url(&c.host.origin, WAIT).await;
         assert_eq!(url, returned(&c, &id));
         let (_, s, _) = status(&c, &id).await;

@@ -59,6 +59,43 @@ pub const INSTITUTION_KEY: &str = "mx";
 /// Query parameter added to the OAuth return URL so the callback knows the member's user.
 pub const OAUTH_USER_PARAM: &str = "user_guid";
 
+/// Most members one webhook makes the plugin read from MX, whatever the hub allows.
+const MAX_WEBHOOK_MEMBERS: usize = 100;
+
+/// A webhook body (one object or an array of them) as distinct `(user_guid, member_guid)`
+/// pairs, first occurrence of each member kept, plus the number of items skipped (no user or
+/// member, or a repeated member). Parsing only: no MX call.
+fn parse_webhook(body: &[u8]) -> Result<(Vec<(String, String)>, usize), AggregatorError> {
+    let value: Value = serde_json::from_slice(body).map_err(|e| AggregatorError::InvalidInput {
+        field: "body".into(),
+        message: format!("the MX webhook body is not JSON: {e}"),
+    })?;
+    let items = match value {
+        Value::Array(items) => items,
+        other => vec![other],
+    };
+    let mut members: Vec<(String, String)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut ignored = 0usize;
+    for item in items {
+        let hook: MxWebhook =
+            serde_json::from_value(item).map_err(|e| AggregatorError::InvalidInput {
+                field: "body".into(),
+                message: format!("the MX webhook body is not an MX webhook: {e}"),
+            })?;
+        match (
+            hook.user_guid.filter(|u| !u.is_empty()),
+            hook.member_guid.filter(|m| !m.is_empty()),
+        ) {
+            (Some(user), Some(member)) if seen.insert(member.clone()) => {
+                members.push((user, member));
+            }
+            _ => ignored += 1,
+        }
+    }
+    Ok((members, ignored))
+}
+
 /// Most pages of members read when looking for an existing member (100 per page).
 const MAX_MEMBER_PAGES: u32 = 20;
 const MEMBERS_PER_PAGE: &str = "100";
@@ -698,33 +735,36 @@ impl Aggregator for MxAggregator {
         })
     }
 
+    /// The members a webhook body names (no MX call), for the hub's checks before `webhook`.
+    fn webhook_connections(
+        &self,
+        request: &InboundRequest,
+    ) -> Result<Option<Vec<ConnectionId>>, AggregatorError> {
+        let (members, _) = parse_webhook(&request.body)?;
+        Ok(Some(
+            members
+                .into_iter()
+                .map(|(_, member)| ConnectionId::new(member))
+                .collect(),
+        ))
+    }
+
     /// Member webhooks (connection status, aggregation, …): the body only names the member;
-    /// its state is re-read from MX, so an unauthenticated body cannot invent a status.
+    /// its state is re-read from MX, so an unauthenticated body cannot invent a status. Each
+    /// member is read once, and only members the hub passed in `request.connections` (when it
+    /// did), at most [`MAX_WEBHOOK_MEMBERS`] per webhook.
     async fn webhook(&self, request: &InboundRequest) -> Result<WebhookOutcome, AggregatorError> {
-        let value: Value =
-            serde_json::from_slice(&request.body).map_err(|e| AggregatorError::InvalidInput {
-                field: "body".into(),
-                message: format!("the MX webhook body is not JSON: {e}"),
-            })?;
-        let items = match value {
-            Value::Array(items) => items,
-            other => vec![other],
-        };
+        let (members, mut ignored) = parse_webhook(&request.body)?;
         let mut updates = Vec::new();
-        let mut ignored = 0usize;
-        for item in items {
-            let hook: MxWebhook =
-                serde_json::from_value(item).map_err(|e| AggregatorError::InvalidInput {
-                    field: "body".into(),
-                    message: format!("the MX webhook body is not an MX webhook: {e}"),
-                })?;
-            let (Some(user), Some(member)) = (
-                hook.user_guid.filter(|u| !u.is_empty()),
-                hook.member_guid.filter(|m| !m.is_empty()),
-            ) else {
+        for (user, member) in members {
+            let wanted = request
+                .connections
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|c| c.as_str() == member));
+            if !wanted || updates.len() >= MAX_WEBHOOK_MEMBERS {
                 ignored += 1;
                 continue;
-            };
+            }
             let state = self.read_status(&user, &member).await?;
             updates.push(ConnectionUpdate {
                 connection_id: state.connection_id.clone(),

@@ -110,6 +110,7 @@ async fn the_fake_plays_an_oauth_bank() {
             query,
             headers: Vec::new(),
             body: Vec::new(),
+            connections: None,
         })
         .await
         .unwrap();

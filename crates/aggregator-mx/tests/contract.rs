@@ -834,6 +834,7 @@ fn inbound(query: &[(&str, &str)], body: &[u8]) -> InboundRequest {
             .collect(),
         headers: vec![("content-type".into(), "application/json".into())],
         body: body.to_vec(),
+        connections: None,
     }
 }
 

@@ -177,12 +177,27 @@ pub fn settle(
 pub fn decide_oauth(
     record: &mut ConnectionRecord,
     bank: &SandboxBank,
+    state: &str,
     code: Option<&str>,
     error: Option<&str>,
     now_ms: i64,
 ) -> Result<(), AggregatorError> {
-    match record.stage {
-        Stage::AwaitingOAuth { .. } => {}
+    match &record.stage {
+        // Only the `state` of the pending window decides: the connection id alone does not.
+        Stage::AwaitingOAuth { window_uri } => {
+            let pending = window_uri
+                .split_once('?')
+                .map(|(_, q)| q)
+                .unwrap_or("")
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("state="));
+            let matches = pending == Some(crate::oauth::query_escape(state).as_str());
+            if !matches {
+                return Err(AggregatorError::NotFound(
+                    "the OAuth return does not match the connection's pending authorization".into(),
+                ));
+            }
+        }
         // The browser came back twice (reload): the decision already stands.
         Stage::Settled { .. } if bank.supports_oauth() => return Ok(()),
         _ => {

@@ -35,8 +35,8 @@ mod record;
 
 pub use institutions::{GOOD_PASSWORD, GOOD_USERNAME, SANDBOX_ID, institutions};
 pub use oauth::{
-    ConsentPage, OAUTH_AUTHORIZE_PATH, consent_page, oauth_authorize_url, oauth_decision_url,
-    oauth_redirect_uri,
+    ConsentPage, OAUTH_AUTHORIZE_PATH, connection_of_state, consent_page, new_oauth_state,
+    oauth_authorize_url, oauth_decision_url, oauth_redirect_uri,
 };
 
 use async_trait::async_trait;
@@ -64,6 +64,9 @@ pub struct SandboxConfig {
     pub slow_delay: Duration,
     /// Artificial delay at the start of every call, to make demos feel like a real aggregator.
     pub latency: Duration,
+    /// Where the browser finds the OAuth consent page (the "bank"); `None`: the hub's own base
+    /// URL. Tests point it at a second origin of the same hub so the bank is on another site.
+    pub consent_base_url: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -71,6 +74,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             slow_delay: Duration::from_secs(5),
             latency: Duration::ZERO,
+            consent_base_url: None,
         }
     }
 }
@@ -222,7 +226,7 @@ impl SandboxAggregator {
             started_at_ms: now,
             updated_at_ms: now,
         };
-        let window_uri = oauth_authorize_url(&request.hub_base_url, &id);
+        let window_uri = self.window_uri(request, &id);
         flow::begin_login(
             &mut record,
             bank,
@@ -261,7 +265,7 @@ impl SandboxAggregator {
         connection_id: &ConnectionId,
     ) -> Result<ConnectionRecord, AggregatorError> {
         let now = record::now_ms();
-        let window_uri = oauth_authorize_url(&request.hub_base_url, connection_id.as_str());
+        let window_uri = self.window_uri(request, connection_id.as_str());
         let context = self.login_context(now, &window_uri);
         self.update_connection(connection_id.as_str(), |record| {
             if record.owner != request.user.as_str() {
@@ -279,6 +283,17 @@ impl SandboxAggregator {
             Ok(true)
         })
         .await
+    }
+
+    /// The consent page's URL with a fresh, unguessable `state` for this connection.
+    fn window_uri(&self, request: &StartRequest, connection_id: &str) -> String {
+        let base = self
+            .config
+            .consent_base_url
+            .as_deref()
+            .filter(|b| !b.is_empty())
+            .unwrap_or(&request.hub_base_url);
+        oauth_authorize_url(base, &new_oauth_state(connection_id))
     }
 
     fn login_context<'a>(&self, now_ms: i64, oauth_window_uri: &'a str) -> flow::LoginContext<'a> {
@@ -496,10 +511,10 @@ impl Aggregator for SandboxAggregator {
         let error = request.query_param("error");
         let now = record::now_ms();
         let record = self
-            .update_connection(state, |record| {
+            .update_connection(connection_of_state(state), |record| {
                 let before = record.clone();
                 let bank = Self::bank_of(record)?;
-                flow::decide_oauth(record, bank, code, error, now)?;
+                flow::decide_oauth(record, bank, state, code, error, now)?;
                 Ok(*record != before)
             })
             .await?;

@@ -1,10 +1,14 @@
 //! The sandbox "bank's" OAuth consent page, which the hub itself serves.
 //!
-//! Flow: `start` returns `oauth_window_uri = {hub}/sandbox/oauth/authorize?state=<connection id>`;
-//! the web crate serves that path with [`consent_page`] (an Authorize and a Deny link); both
-//! links lead to the hub's OAuth return, `{hub}/oauth/sandbox/redirect_from`, with
-//! `state=<id>&code=authorized` or `state=<id>&error=access_denied`, which the hub hands to
-//! [`Aggregator::oauth_callback`](hub_core::Aggregator::oauth_callback).
+//! Flow: `start` returns `oauth_window_uri = {consent}/sandbox/oauth/authorize?state=<state>`,
+//! where `<state>` is `<connection id>.<random nonce>` (like a real bank's OAuth `state`, only
+//! the holder of the window URI knows it) and `{consent}` is the hub's base URL or, when
+//! configured, another origin serving the same page (so tests can put the "bank" on another
+//! site). The web crate serves that path with [`consent_page`] (an Authorize and a Deny link);
+//! both links lead to the hub's OAuth return, `{hub}/oauth/sandbox/redirect_from`, with
+//! `state=<state>&code=authorized` or `state=<state>&error=access_denied`, which the hub hands
+//! to [`Aggregator::oauth_callback`](hub_core::Aggregator::oauth_callback). A return whose
+//! nonce does not match the pending window is refused.
 
 use crate::institutions::SANDBOX_ID;
 
@@ -42,13 +46,23 @@ pub fn oauth_redirect_uri(hub_base_url: &str) -> String {
     )
 }
 
-/// The consent page's URL for a connection: `{hub_base_url}/sandbox/oauth/authorize?state=<id>`.
-pub fn oauth_authorize_url(hub_base_url: &str, state: &str) -> String {
+/// The consent page's URL for an OAuth `state`: `{base_url}/sandbox/oauth/authorize?state=<state>`.
+pub fn oauth_authorize_url(base_url: &str, state: &str) -> String {
     format!(
         "{}{OAUTH_AUTHORIZE_PATH}?state={}",
-        hub_base_url.trim_end_matches('/'),
+        base_url.trim_end_matches('/'),
         query_escape(state)
     )
+}
+
+/// A fresh OAuth `state` for a connection: `<connection id>.<128 random bits in hex>`.
+pub fn new_oauth_state(connection_id: &str) -> String {
+    format!("{connection_id}.{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The connection an OAuth `state` names (everything before the last `.`).
+pub fn connection_of_state(state: &str) -> &str {
+    state.rsplit_once('.').map_or(state, |(id, _)| id)
 }
 
 /// Where the consent page's Authorize (`approve`) or Deny button sends the browser.
@@ -85,7 +99,7 @@ pub fn consent_page(hub_base_url: &str, state: &str) -> ConsentPage {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
-fn query_escape(value: &str) -> String {
+pub(crate) fn query_escape(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for byte in value.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {

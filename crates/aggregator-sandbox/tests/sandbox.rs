@@ -191,6 +191,16 @@ fn query_pairs(url: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The OAuth `state` in a pending connection's window URI (`<connection id>.<nonce>`).
+fn oauth_state(state: &ConnectionState) -> String {
+    let window = state.oauth_window_uri.as_deref().expect("an OAuth window");
+    query_pairs(window)
+        .into_iter()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v)
+        .expect("a state in the window URI")
+}
+
 fn oauth_return(url: &str) -> InboundRequest {
     InboundRequest {
         method: "GET".into(),
@@ -806,14 +816,15 @@ async fn oauth_authorize_connects() {
     let state = f.start("sandbox_oauth", LoginInput::OAuth).await;
     assert_eq!(state.status, ConnectionStatus::PENDING);
     let id = state.connection_id.as_str();
-    assert_eq!(
-        state.oauth_window_uri.as_deref(),
-        Some(format!("{HUB}/sandbox/oauth/authorize?state={id}").as_str())
+    let window = state.oauth_window_uri.as_deref().unwrap();
+    assert!(
+        window.starts_with(&format!("{HUB}/sandbox/oauth/authorize?state={id}.")),
+        "{window}"
     );
     assert_eq!(f.status(&state).await, state);
 
     // The consent page's Authorize button leads to the hub's OAuth return.
-    let page = consent_page(HUB, id);
+    let page = consent_page(HUB, &oauth_state(&state));
     assert!(
         page.authorize_url
             .starts_with(&format!("{HUB}/oauth/sandbox/redirect_from?"))
@@ -840,7 +851,7 @@ async fn oauth_authorize_connects() {
 async fn oauth_deny_is_denied_and_persisted() {
     let f = fixture().await;
     let state = f.start("sandbox_oauth", LoginInput::OAuth).await;
-    let page = consent_page(HUB, state.connection_id.as_str());
+    let page = consent_page(HUB, &oauth_state(&state));
     assert!(page.deny_url.contains("error=access_denied"));
     let update = f
         .sandbox
@@ -873,6 +884,19 @@ async fn oauth_unknown_or_missing_state_is_not_found() {
             ))
             .await,
     );
+    // Knowing the connection id is not enough: the return must carry the window's state.
+    let pending = f.start("sandbox_oauth", LoginInput::OAuth).await;
+    for forged in [
+        pending.connection_id.to_string(),
+        format!("{}.0123456789abcdef0123456789abcdef", pending.connection_id),
+    ] {
+        assert_not_found(
+            f.sandbox
+                .oauth_callback(&oauth_return(&consent_page(HUB, &forged).deny_url))
+                .await,
+        );
+    }
+    assert_eq!(f.status(&pending).await.status, ConnectionStatus::PENDING);
     // A credential connection is not waiting for OAuth.
     let plain = f.start("sandbox_bank", good_credentials()).await;
     let page = consent_page(HUB, plain.connection_id.as_str());
@@ -935,7 +959,7 @@ async fn refresh_reauthenticates_the_same_connection() {
 async fn oauth_refresh_returns_a_new_window_for_the_same_connection() {
     let f = fixture().await;
     let state = f.start("sandbox_oauth", LoginInput::OAuth).await;
-    let page = consent_page(HUB, state.connection_id.as_str());
+    let page = consent_page(HUB, &oauth_state(&state));
     f.sandbox
         .oauth_callback(&oauth_return(&page.authorize_url))
         .await
@@ -945,10 +969,18 @@ async fn oauth_refresh_returns_a_new_window_for_the_same_connection() {
     let again = f.sandbox.start(refresh).await.unwrap();
     assert_eq!(again.connection_id, state.connection_id);
     assert_eq!(again.status, ConnectionStatus::PENDING);
-    assert_eq!(again.oauth_window_uri, state.oauth_window_uri);
+    // A fresh state for the new window: the old window's links no longer decide anything.
+    let fresh = oauth_state(&again);
+    assert_ne!(fresh, oauth_state(&state));
+    assert!(fresh.starts_with(&format!("{}.", state.connection_id)));
+    assert_not_found(
+        f.sandbox
+            .oauth_callback(&oauth_return(&page.deny_url))
+            .await,
+    );
     let denied = f
         .sandbox
-        .oauth_callback(&oauth_return(&page.deny_url))
+        .oauth_callback(&oauth_return(&consent_page(HUB, &fresh).deny_url))
         .await
         .unwrap();
     assert_eq!(denied.state.status, ConnectionStatus::DENIED);

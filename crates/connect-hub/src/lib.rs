@@ -58,8 +58,16 @@ pub enum StartupError {
 pub async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
     let url = settings.store.redis_url.trim();
     if url.is_empty() {
-        tracing::info!("state store: in memory (one instance; set REDIS_URL to scale out)");
-        return Ok(Arc::new(hub_store::MemoryStore::new()));
+        let capacity = settings.store.memory_capacity;
+        tracing::info!(
+            capacity,
+            "state store: in memory (one instance; set REDIS_URL to scale out)"
+        );
+        let store = hub_store::MemoryStore::with_options(
+            hub_store::MemoryStoreOptions::default().capacity(capacity),
+        );
+        store.spawn_sweeper(settings.store.memory_sweep_interval);
+        return Ok(Arc::new(store));
     }
     let store = hub_store::RedisStore::connect(url, &settings.store.key_prefix)
         .await
@@ -99,6 +107,16 @@ impl Application {
             );
         }
         let aggregators = build_registry(&settings, store.clone())?;
+        if let Some(unknown) = settings
+            .web
+            .aggregator_webhooks
+            .keys()
+            .find(|id| aggregators.get(id).is_none())
+        {
+            return Err(StartupError::Aggregator(format!(
+                "web.aggregator_webhooks.{unknown} names no enabled aggregator"
+            )));
+        }
         let catalog = Arc::new(build_catalog(&settings)?);
         let preferences = load_preferences(&settings)?;
         let rng: Box<dyn RandomSource> = match settings.catalog.random_seed {

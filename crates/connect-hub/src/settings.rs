@@ -43,6 +43,12 @@ pub struct StoreSettings {
     pub redis_url: String,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub key_prefix: String,
+    /// Memory store only: values held before new widget tokens and sessions are refused
+    /// with 503 + `Retry-After` (work in progress continues).
+    pub memory_capacity: usize,
+    /// Memory store only: how often the background sweeper reclaims expired values.
+    #[serde(with = "hub_web::settings::secs")]
+    pub memory_sweep_interval: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,14 +91,20 @@ pub struct SandboxSettings {
     pub slow_delay: Duration,
     #[serde(with = "hub_web::settings::secs")]
     pub latency: Duration,
+    /// Base URL serving the sandbox's OAuth consent page (the stand-in bank). Empty: the hub's
+    /// own `web.host_url`. Another origin of the same hub puts the bank on another site.
+    #[serde(default)]
+    pub consent_base_url: String,
 }
 
 impl SandboxSettings {
     /// The sandbox's configuration, or `None` when it is disabled.
     pub fn config(&self) -> Option<aggregator_sandbox::SandboxConfig> {
-        self.enabled.then_some(aggregator_sandbox::SandboxConfig {
+        self.enabled.then(|| aggregator_sandbox::SandboxConfig {
             slow_delay: self.slow_delay,
             latency: self.latency,
+            consent_base_url: Some(self.consent_base_url.trim().to_owned())
+                .filter(|u| !u.is_empty()),
         })
     }
 }
@@ -137,6 +149,7 @@ impl Settings {
             }
             builder = builder.add_source(File::from(path).format(FileFormat::Toml));
         }
+        refuse_unsupported_ucw_names(env)?;
         let hub_env: HashMap<String, String> = env
             .iter()
             .filter(|(k, _)| k.starts_with("HUB__"))
@@ -201,6 +214,20 @@ impl Settings {
                 )));
             }
         }
+        if self.store.memory_capacity == 0 || self.store.memory_sweep_interval.is_zero() {
+            return Err(ConfigError(
+                "store.memory_capacity and store.memory_sweep_interval must be greater than 0"
+                    .into(),
+            ));
+        }
+        if self.web.redirection.max_sessions_per_link == 0 {
+            return Err(ConfigError(
+                "web.redirection.max_sessions_per_link must be at least 1".into(),
+            ));
+        }
+        for (aggregator, auth) in &self.web.aggregator_webhooks {
+            auth.check(aggregator).map_err(ConfigError)?;
+        }
         if self.web.token_ttl.is_zero() || self.web.session_ttl.is_zero() {
             return Err(ConfigError(
                 "web.token_ttl and web.session_ttl must be greater than 0".into(),
@@ -208,6 +235,137 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// UCW's environment variables that the hub does not read, each with the hub setting that
+/// does the job (or why there is none). An operator migrating from UCW who sets
+/// `AUTHENTICATION_ENABLE=true` must not end up with authentication silently off.
+const UNSUPPORTED_UCW_NAMES: &[(&str, &str)] = &[
+    (
+        "AUTHENTICATION_ENABLE",
+        "auth.widget.enabled (HUB__AUTH__WIDGET__ENABLED)",
+    ),
+    (
+        "AUTHENTICATION_AUDIENCE",
+        "auth.widget.audience (HUB__AUTH__WIDGET__AUDIENCE)",
+    ),
+    (
+        "AUTHENTICATION_ISSUER_BASE_URL",
+        "auth.widget.issuer (HUB__AUTH__WIDGET__ISSUER)",
+    ),
+    ("AUTHENTICATION_TOKEN_SIGNING_ALG", "auth.widget.algorithms"),
+    ("AUTHENTICATION_SCOPES", "auth.widget.required_scopes"),
+    (
+        "AUTHORIZATION_TOKEN_COOKIE_SAMESITE",
+        "web.cookie.same_site (HUB__WEB__COOKIE__SAME_SITE)",
+    ),
+    (
+        "DATA_ENDPOINTS_ENABLE",
+        "web.api.data_endpoints (HUB__WEB__API__DATA_ENDPOINTS)",
+    ),
+    (
+        "DATA_ENDPOINT_AUTHENTICATION_ENABLE",
+        "auth.data.enabled (HUB__AUTH__DATA__ENABLED)",
+    ),
+    (
+        "DATA_ENDPOINT_AUTHENTICATION_AUDIENCE",
+        "auth.data.audience",
+    ),
+    (
+        "DATA_ENDPOINT_AUTHENTICATION_ISSUER_BASE_URL",
+        "auth.data.issuer",
+    ),
+    (
+        "DATA_ENDPOINT_AUTHENTICATION_TOKEN_SIGNING_ALG",
+        "auth.data.algorithms",
+    ),
+    (
+        "DATA_ENDPOINT_AUTHENTICATION_SCOPES",
+        "auth.data.required_scopes",
+    ),
+    (
+        "DELETE_USER_ENDPOINT_ENABLE",
+        "web.api.delete_endpoints (HUB__WEB__API__DELETE_ENDPOINTS)",
+    ),
+    (
+        "DELETE_USER_ENDPOINT_AUTHENTICATION_ENABLE",
+        "auth.delete.enabled (HUB__AUTH__DELETE__ENABLED)",
+    ),
+    (
+        "DELETE_USER_ENDPOINT_AUTHENTICATION_AUDIENCE",
+        "auth.delete.audience",
+    ),
+    (
+        "DELETE_USER_ENDPOINT_AUTHENTICATION_ISSUER_BASE_URL",
+        "auth.delete.issuer",
+    ),
+    (
+        "DELETE_USER_ENDPOINT_AUTHENTICATION_TOKEN_SIGNING_ALG",
+        "auth.delete.algorithms",
+    ),
+    (
+        "DELETE_USER_ENDPOINT_AUTHENTICATION_SCOPES",
+        "auth.delete.required_scopes",
+    ),
+    (
+        "REDIS_SERVER",
+        "store.redis_url (REDIS_URL or HUB__STORE__REDIS_URL)",
+    ),
+    ("REDIS_ENABLE_TLS", "store.redis_url with a rediss:// URL"),
+    (
+        "REDIS_CACHE_TIME_SECONDS",
+        "web.token_ttl and web.session_ttl",
+    ),
+    (
+        "WEBHOOK_HOST_URL",
+        "web.host_url (HOST_URL), which webhooks use too",
+    ),
+    ("MX_CLIENT_ID", "mx_int.client_id (HUB__MX_INT__CLIENT_ID)"),
+    ("MX_API_SECRET", "mx_int.api_key (HUB__MX_INT__API_KEY)"),
+    ("MX_CLIENT_ID_PROD", "mx.client_id (HUB__MX__CLIENT_ID)"),
+    ("MX_API_SECRET_PROD", "mx.api_key (HUB__MX__API_KEY)"),
+    ("PROXY_HOST", "mx.proxy_url / mx_int.proxy_url"),
+    ("PROXY_PORT", "mx.proxy_url / mx_int.proxy_url"),
+    ("PROXY_USERNAME", "mx.proxy_url / mx_int.proxy_url"),
+    ("PROXY_PASSWORD", "mx.proxy_url / mx_int.proxy_url"),
+    (
+        "CONNECTION_EXPIRATION_MINUTES",
+        "web.connection_ttl (seconds)",
+    ),
+    (
+        "EXPIRED_CONNECTION_CLEANUP_POLLING_INTERVAL_MINUTES",
+        "web.redirection.cleanup_interval (seconds)",
+    ),
+    (
+        "INSTITUTION_CACHE_LIST_URL",
+        "catalog.institutions_file (a local file)",
+    ),
+    (
+        "SOPHTRON_API_USER_ID",
+        "none: the hub has no Sophtron aggregator yet",
+    ),
+    (
+        "SOPHTRON_API_USER_SECRET",
+        "none: the hub has no Sophtron aggregator yet",
+    ),
+];
+
+/// Refuses to start when a UCW name from [`UNSUPPORTED_UCW_NAMES`] is set (non-empty). The
+/// value is never quoted: some of these are secrets.
+fn refuse_unsupported_ucw_names(env: &HashMap<String, String>) -> Result<(), ConfigError> {
+    let set: Vec<String> = UNSUPPORTED_UCW_NAMES
+        .iter()
+        .filter(|(name, _)| env.get(*name).is_some_and(|v| !v.trim().is_empty()))
+        .map(|(name, hub)| format!("{name} → {hub}"))
+        .collect();
+    if set.is_empty() {
+        return Ok(());
+    }
+    Err(ConfigError(format!(
+        "UCW environment variables that Connect Hub does not read are set, so they would be \
+         ignored; unset them and use the hub's settings instead: {}",
+        set.join("; ")
+    )))
 }
 
 fn url_origin_ok(value: &str) -> bool {
@@ -268,6 +426,33 @@ mod tests {
     }
 
     #[test]
+    fn memory_store_bounds_are_configurable_and_checked() {
+        let defaults = Settings::defaults().unwrap();
+        assert_eq!(defaults.store.memory_capacity, 500_000);
+        assert_eq!(defaults.store.memory_sweep_interval, Duration::from_secs(1));
+        assert_eq!(defaults.web.redirection.max_sessions_per_link, 3);
+        let s = Settings::from_sources(
+            None,
+            &env(&[
+                ("HUB__STORE__MEMORY_CAPACITY", "2000"),
+                ("HUB__STORE__MEMORY_SWEEP_INTERVAL", "5"),
+                ("HUB__WEB__REDIRECTION__MAX_SESSIONS_PER_LINK", "1"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.store.memory_capacity, 2000);
+        assert_eq!(s.store.memory_sweep_interval, Duration::from_secs(5));
+        assert_eq!(s.web.redirection.max_sessions_per_link, 1);
+        for (name, value) in [
+            ("HUB__STORE__MEMORY_CAPACITY", "0"),
+            ("HUB__WEB__REDIRECTION__MAX_SESSIONS_PER_LINK", "0"),
+        ] {
+            let e = Settings::from_sources(None, &env(&[(name, value)])).unwrap_err();
+            assert!(e.to_string().contains("must be"), "{name}: {e}");
+        }
+    }
+
+    #[test]
     fn ucw_names_and_hub_variables_override() {
         let s = Settings::from_sources(
             None,
@@ -288,6 +473,35 @@ mod tests {
         assert_eq!(s.log.level, "debug");
         assert_eq!(s.sandbox.slow_delay, Duration::from_secs(2));
         assert_eq!(s.web.cookie.same_site, hub_web::settings::SameSiteMode::Lax);
+    }
+
+    /// UCW's names the hub does not read yet must stop start-up, naming the hub's setting,
+    /// instead of being silently ignored (an operator would believe authentication is on).
+    #[test]
+    fn ucw_variables_the_hub_does_not_read_stop_start_up() {
+        for (name, value, hub_setting) in [
+            ("AUTHENTICATION_ENABLE", "true", "auth.widget.enabled"),
+            ("DATA_ENDPOINTS_ENABLE", "true", "web.api.data_endpoints"),
+            (
+                "DELETE_USER_ENDPOINT_ENABLE",
+                "true",
+                "web.api.delete_endpoints",
+            ),
+            ("REDIS_SERVER", "redis://cache:6379", "store.redis_url"),
+            ("MX_CLIENT_ID", "abc", "mx_int.client_id"),
+            ("MX_API_SECRET", "s3cret-value", "mx_int.api_key"),
+            ("MX_API_SECRET_PROD", "s3cret-value", "mx.api_key"),
+            ("AUTHENTICATION_AUDIENCE", "aud", "auth.widget.audience"),
+        ] {
+            let e = Settings::from_sources(None, &env(&[(name, value)])).unwrap_err();
+            let message = e.to_string();
+            assert!(message.contains(name), "{name}: {message}");
+            assert!(message.contains(hub_setting), "{name}: {message}");
+            assert!(!message.contains("s3cret-value"), "{name}: {message}");
+        }
+        // Set but empty is not set; the names the hub does read keep working.
+        Settings::from_sources(None, &env(&[("AUTHENTICATION_ENABLE", "")])).unwrap();
+        Settings::from_sources(None, &env(&[("PORT", "9000"), ("LOG_LEVEL", "debug")])).unwrap();
     }
 
     #[test]

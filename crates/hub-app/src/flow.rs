@@ -35,7 +35,7 @@ pub async fn issue_token(
     };
     state
         .store()
-        .put_json(&token_key(&token), &record, state.settings().token_ttl)
+        .put_new_json(&token_key(&token), &record, state.settings().token_ttl)
         .await?;
     Ok(token)
 }
@@ -98,7 +98,7 @@ pub async fn issue_user_token(
     };
     state
         .store()
-        .put_json(&user_token_key(&token), &record, state.settings().token_ttl)
+        .put_new_json(&user_token_key(&token), &record, state.settings().token_ttl)
         .await?;
     Ok(token)
 }
@@ -162,17 +162,21 @@ pub fn validate_params(
 
 /// The widget link's query (`GET /widget?…`): a one-time token from `POST /widgetUrl` (UCW
 /// v2), or plain params (UCW v1) with a `/api/token` token when `auth_required`. Returns the
-/// validated params and the expiry of the credential behind them.
+/// validated params, the expiry of the credential behind them, and whether the session about
+/// to be opened takes the place of a redeemed token (see [`session::save_in_place_of_token`]).
 pub async fn redeem_widget_link(
     state: &App,
     pairs: &[(String, String)],
     auth_required: bool,
-) -> Result<(WidgetParams, Option<i64>), HubError> {
+) -> Result<(WidgetParams, Option<i64>, bool), HubError> {
     let token = pairs
         .iter()
         .find(|(k, _)| k == "token")
         .map(|(_, v)| v.clone());
     let has_params = pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId");
+    // A session that replaces a redeemed token was admitted with the token; one opened from
+    // plain params (authentication off) is new work that a full store may refuse.
+    let mut replaces_token = true;
     let (params, auth_expires_at) = if has_params {
         let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let params = validate_params(state, &raw, ParamSource::Query)?;
@@ -184,7 +188,10 @@ pub async fn redeem_widget_link(
                     "A valid token is required: get one from GET /api/token?userId=…",
                 ));
             }
-            (_, false) => None,
+            (_, false) => {
+                replaces_token = false;
+                None
+            }
         };
         (params, expires)
     } else if let Some(token) = token {
@@ -195,7 +202,7 @@ pub async fn redeem_widget_link(
             "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
         ));
     };
-    Ok((params, auth_expires_at))
+    Ok((params, auth_expires_at, replaces_token))
 }
 
 /// Block keys the session may use: the override, else the preferences' supported list (all
@@ -727,15 +734,48 @@ pub async fn member_login_form(
 }
 
 /// The browser came back from the bank: let the aggregator read the callback, then record the
-/// outcome on the connection it names.
+/// outcome on the connection it names. The callback's word is taken only from the browser
+/// whose widget `session` owns that connection; any other return (another browser, or someone
+/// who only knows a connection id) gets the aggregator's own current state instead, so it can
+/// never decide a connection by itself.
 pub async fn oauth_return(
     state: &App,
     aggregator_id: &str,
     request: &InboundRequest,
+    session: Option<&WidgetSession>,
 ) -> Result<ConnectionRecord, HubError> {
     let aggregator = aggregator(state, &AggregatorId::new(aggregator_id))?;
     let update = aggregator.oauth_callback(request).await?;
-    apply_update(state, aggregator_id, &update.connection_id, update.state).await
+    let not_found = || {
+        HubError::not_found(format!(
+            "Connection \"{}\" was not found",
+            update.connection_id
+        ))
+    };
+    let record: ConnectionRecord = state
+        .store()
+        .get_json(&connection_key(
+            aggregator_id,
+            update.connection_id.as_str(),
+        ))
+        .await?
+        .ok_or_else(not_found)?;
+    let owned = session.is_some_and(|s| {
+        s.connection.as_ref() == Some(&record.connection_id)
+            && s.params.user_id == record.owner
+            && s.selected
+                .as_ref()
+                .is_some_and(|x| x.aggregator.as_str() == aggregator_id)
+    });
+    let fresh = if owned {
+        update.state
+    } else if record.state.status.is_terminal() {
+        // Nothing left to decide, and no reason to ask the aggregator again.
+        return Ok(record);
+    } else {
+        aggregator.status(&record.connection_ref()).await?
+    };
+    apply_update(state, aggregator_id, &update.connection_id, fresh).await
 }
 
 async fn apply_update(
@@ -759,15 +799,37 @@ async fn apply_update(
     settled(state, updated).await
 }
 
-/// A webhook: the aggregator verifies and parses it; the hub records every update it knows.
+/// A webhook: bounded before the aggregator calls upstream. When the aggregator can say which
+/// connections the webhook names, duplicates are dropped, more than `web.webhooks.max_items`
+/// is refused, and connections the hub does not track are left out; the aggregator then sees
+/// only the rest (and is not called at all when none is left). The hub records every update
+/// it knows.
 pub async fn webhook(
     state: &App,
     aggregator_id: &str,
-    request: &InboundRequest,
+    mut request: InboundRequest,
 ) -> Result<WebhookOutcome, HubError> {
     let aggregator = aggregator(state, &AggregatorId::new(aggregator_id))?;
-    let outcome = aggregator.webhook(request).await?;
+    if let Some(named) = aggregator.webhook_connections(&request)? {
+        let named_count = named.len();
+        let tracked = tracked_connections(state, aggregator_id, named).await?;
+        if tracked.is_empty() {
+            return Ok(WebhookOutcome {
+                updates: Vec::new(),
+                reply: serde_json::json!({ "received": 0, "ignored": named_count }),
+            });
+        }
+        request.connections = Some(tracked);
+    }
+    let outcome = aggregator.webhook(&request).await?;
     for update in &outcome.updates {
+        if request
+            .connections
+            .as_ref()
+            .is_some_and(|only| !only.contains(&update.connection_id))
+        {
+            continue;
+        }
         match apply_update(
             state,
             aggregator_id,
@@ -784,4 +846,46 @@ pub async fn webhook(
         }
     }
     Ok(outcome)
+}
+
+/// The distinct connections of `named` that the hub has a record of (one store read each,
+/// after the batch size is checked).
+async fn tracked_connections(
+    state: &App,
+    aggregator_id: &str,
+    named: Vec<ConnectionId>,
+) -> Result<Vec<ConnectionId>, HubError> {
+    let mut distinct: Vec<ConnectionId> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for id in named {
+        if seen.insert(id.clone()) {
+            distinct.push(id);
+        }
+    }
+    let max = state.settings().webhooks.max_items;
+    if distinct.len() > max {
+        return Err(HubError::invalid(
+            "body",
+            format!(
+                "A webhook may name at most {max} connections; this one names {}",
+                distinct.len()
+            ),
+        ));
+    }
+    let mut tracked = Vec::new();
+    for id in distinct {
+        let plausible = !id.as_str().is_empty() && id.as_str().len() <= 128;
+        if plausible
+            && state
+                .store()
+                .get(&connection_key(aggregator_id, id.as_str()))
+                .await?
+                .is_some()
+        {
+            tracked.push(id);
+        } else {
+            tracing::debug!(aggregator = aggregator_id, connection = %id, "webhook names a connection the hub does not track");
+        }
+    }
+    Ok(tracked)
 }

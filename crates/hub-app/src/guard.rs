@@ -26,7 +26,7 @@ use hub_core::aggregator::{
 };
 use hub_core::data::{DataKind, DataQuery};
 use hub_core::status::ChallengeAnswer;
-use hub_core::{AggregatorUserId, UserId};
+use hub_core::{AggregatorUserId, ConnectionId, UserId};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -245,6 +245,14 @@ impl Aggregator for Guarded {
             connection_id: update.connection_id,
             state,
         })
+    }
+
+    fn webhook_connections(
+        &self,
+        request: &InboundRequest,
+    ) -> Result<Option<Vec<ConnectionId>>, AggregatorError> {
+        self.require(self.capabilities().webhooks, "webhooks")?;
+        self.inner.webhook_connections(request)
     }
 
     async fn webhook(&self, request: &InboundRequest) -> Result<WebhookOutcome, AggregatorError> {

@@ -23,6 +23,7 @@ pub mod redirection;
 pub mod search_cache;
 pub mod session;
 pub mod settings;
+pub mod webhook_settings;
 pub mod workers;
 
 pub use app::App;

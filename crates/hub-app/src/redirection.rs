@@ -49,6 +49,9 @@ pub struct RedirectionSettings {
     /// How often each hub looks for single-access connections due for deletion.
     #[serde(with = "secs")]
     pub cleanup_interval: Duration,
+    /// Live widget sessions one link keeps: opening it again in a new browser replaces the
+    /// oldest session (which then ends), so one link cannot mint unlimited sessions.
+    pub max_sessions_per_link: usize,
 }
 
 impl Default for RedirectionSettings {
@@ -64,6 +67,7 @@ impl Default for RedirectionSettings {
             single_access_delete_after: Duration::from_secs(3600),
             consent_days: 180,
             cleanup_interval: Duration::from_secs(30),
+            max_sessions_per_link: 3,
         }
     }
 }
@@ -422,6 +426,33 @@ pub async fn open(
         AccessModeRequest::Mixed => None,
     };
     Ok(session)
+}
+
+/// The link's live sessions, oldest first, under `redir-sessions:{id}` (one atomic list in
+/// the store, so it holds across hub instances). Keeps the newest `max_sessions_per_link`;
+/// the sessions pushed out end now. Called when a link opened a new session.
+pub async fn end_sessions_beyond_the_cap(
+    app: &App,
+    redirection_id: &str,
+    new_session_id: &str,
+) -> Result<(), HubError> {
+    let evicted = app
+        .store()
+        .push_capped(
+            &format!("redir-sessions:{redirection_id}"),
+            new_session_id,
+            app.settings().redirection.max_sessions_per_link,
+            // Sessions can start while the link works and live a session TTL after that (they
+            // are renewed while used); the list must outlive every one of them.
+            app.settings().redirection.link_ttl + app.settings().session_ttl,
+        )
+        .await?;
+    for old in evicted {
+        app.store()
+            .delete(&crate::session::session_key(&old))
+            .await?;
+    }
+    Ok(())
 }
 
 /// The user gave up: records `error`/`cancelled` (once; a final outcome stays).

@@ -106,7 +106,24 @@ impl WidgetSession {
     }
 }
 
+/// Stores a session. A new session is new work: a full memory store refuses it (503 with
+/// `Retry-After`); saving a live session again always succeeds.
 pub async fn save(state: &App, session: &WidgetSession) -> Result<(), HubError> {
+    state
+        .store()
+        .put_new_json(
+            &session_key(&session.id),
+            session,
+            state.settings().session_ttl,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Stores a new session that takes the place of the one-time token just redeemed for it.
+/// The token was admitted when it was issued and its slot was just freed, so the session is
+/// not refused by a full store (that would burn the user's only token for nothing).
+pub async fn save_in_place_of_token(state: &App, session: &WidgetSession) -> Result<(), HubError> {
     state
         .store()
         .put_json(

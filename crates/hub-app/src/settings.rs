@@ -84,6 +84,19 @@ pub struct WebSettings {
     /// Search responses kept in memory (at most 2 MiB of them; 0 turns the cache off). The
     /// catalogue is fixed while the hub runs, so a cached page is never stale.
     pub search_cache_entries: usize,
+    /// How long a request body may take to arrive, counted from the end of the request head.
+    /// A slower upload is answered with 408 and its connection closed
+    /// (hub-web's `body_deadline`). actix-web's own `client_request_timeout` covers only the head.
+    #[serde(with = "secs")]
+    pub body_read_timeout: Duration,
+    /// Open connections each worker accepts; further connections wait in the listen backlog.
+    pub max_connections: usize,
+    /// Limits on inbound aggregator webhooks (`[web.webhooks]`).
+    pub webhooks: crate::webhook_settings::WebhookLimits,
+    /// Per-aggregator webhook authentication (`[web.aggregator_webhooks.<aggregator id>]`),
+    /// checked before the aggregator's plugin sees the request.
+    pub aggregator_webhooks:
+        std::collections::BTreeMap<String, crate::webhook_settings::WebhookAuth>,
 }
 
 impl Default for WebSettings {
@@ -103,6 +116,10 @@ impl Default for WebSettings {
             redirection: crate::redirection::RedirectionSettings::default(),
             api: crate::api_settings::ApiSettings::default(),
             search_cache_entries: 512,
+            body_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            webhooks: crate::webhook_settings::WebhookLimits::default(),
+            aggregator_webhooks: std::collections::BTreeMap::new(),
         }
     }
 }

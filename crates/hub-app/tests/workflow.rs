@@ -153,9 +153,16 @@ async fn oauth_is_approved_or_denied_on_return() {
         assert!(record.is_oauth);
         let window = record.state.oauth_window_uri.clone().expect("OAuth window");
         assert!(window.contains(record.connection_id.as_str()), "{window}");
+        // The window's OAuth state (the connection id plus the window's nonce).
+        let oauth_state = url::Url::parse(&window)
+            .unwrap()
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .expect("a state");
         let decision = aggregator_sandbox::oauth_decision_url(
             app.settings().base_url(),
-            record.connection_id.as_str(),
+            &oauth_state,
             approve,
         );
         let url = url::Url::parse(&decision).unwrap();
@@ -164,7 +171,11 @@ async fn oauth_is_approved_or_denied_on_return() {
             query: url.query_pairs().into_owned().collect(),
             ..InboundRequest::default()
         };
-        let returned = flow::oauth_return(&app, "sandbox", &request).await.unwrap();
+        // The browser holding the widget session comes back: its callback decides.
+        let own = reload(&app, &s).await;
+        let returned = flow::oauth_return(&app, "sandbox", &request, Some(&own))
+            .await
+            .unwrap();
         assert_eq!(returned.connection_id, record.connection_id);
         assert_eq!(returned.state.status, expected);
         // The widget's poll sees the same outcome.
@@ -180,7 +191,7 @@ async fn oauth_is_approved_or_denied_on_return() {
         ],
         ..InboundRequest::default()
     };
-    let e = flow::oauth_return(&app, "sandbox", &request)
+    let e = flow::oauth_return(&app, "sandbox", &request, None)
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::NotFound);
@@ -386,7 +397,7 @@ async fn an_answer_without_a_job_id_keeps_the_job() {
 async fn the_door_refuses_undeclared_capabilities() {
     let fake = Arc::new(JobFake::new(Capabilities::default()));
     let app = hub_with(WebSettings::default(), vec![fake.clone()]);
-    let e = flow::webhook(&app, FAKE_ID, &InboundRequest::default())
+    let e = flow::webhook(&app, FAKE_ID, InboundRequest::default())
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::Unsupported);

@@ -322,6 +322,10 @@ pub struct InboundRequest {
     /// Lower-case header names.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Webhooks only: the connections, among those [`Aggregator::webhook_connections`] found,
+    /// that the hub tracks (de-duplicated and capped). The aggregator asks upstream about these
+    /// and no others. `None`: the hub did not filter (the aggregator names no connections).
+    pub connections: Option<Vec<ConnectionId>>,
 }
 
 impl InboundRequest {
@@ -455,7 +459,20 @@ pub trait Aggregator: Send + Sync + Debug + 'static {
         Err(AggregatorError::unsupported(self.id(), "OAuth"))
     }
 
+    /// The connections a webhook names, read from the request alone: no upstream call, no
+    /// side effect. The hub uses it to de-duplicate, cap, and drop connections it does not
+    /// track *before* [`Aggregator::webhook`] runs, which then sees only the survivors in
+    /// [`InboundRequest::connections`]. `Ok(None)`: this aggregator's webhooks name no
+    /// connections the hub could check (the default). `Err`: the body is malformed.
+    fn webhook_connections(
+        &self,
+        _request: &InboundRequest,
+    ) -> Result<Option<Vec<ConnectionId>>, AggregatorError> {
+        Ok(None)
+    }
+
     /// Handles a webhook at `/webhook/{id}/…`. Verifies the sender where the aggregator signs.
+    /// When [`InboundRequest::connections`] is set, handles only those connections.
     async fn webhook(&self, _request: &InboundRequest) -> Result<WebhookOutcome, AggregatorError> {
         Err(AggregatorError::unsupported(self.id(), "webhooks"))
     }

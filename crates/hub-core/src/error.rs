@@ -29,6 +29,9 @@ pub enum ErrorCode {
     UpstreamTimeout,
     /// A dependency of the hub itself (the store) is unavailable.
     Unavailable,
+    /// The hub is at capacity and refuses to start new work (new widget tokens and sessions);
+    /// work in progress continues. Retry after `retry_after` seconds.
+    Overloaded,
     /// A bug or an unexpected state; details go to the log, not to the caller.
     Internal,
 }
@@ -47,6 +50,7 @@ impl ErrorCode {
             ErrorCode::Upstream => "upstream_error",
             ErrorCode::UpstreamTimeout => "upstream_timeout",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Overloaded => "overloaded",
             ErrorCode::Internal => "internal_error",
         }
     }
@@ -59,7 +63,7 @@ pub struct HubError {
     pub code: ErrorCode,
     pub message: String,
     pub field: Option<String>,
-    /// Seconds to wait before retrying (for `RateLimited`).
+    /// Seconds to wait before retrying (for `RateLimited` and `Overloaded`).
     pub retry_after: Option<u64>,
 }
 
@@ -112,6 +116,11 @@ impl From<crate::store::StoreError> for HubError {
                 ErrorCode::Unavailable,
                 "The hub's state store is unavailable; try again shortly",
             ),
+            crate::store::StoreError::Full { retry_after, .. } => HubError::new(
+                ErrorCode::Overloaded,
+                "The hub is at capacity and cannot start a new widget session right now; try again later",
+            )
+            .with_retry_after(retry_after.as_secs().max(1)),
             crate::store::StoreError::Corrupt { key, .. } => {
                 HubError::internal(format!("stored record {key} could not be read"))
             }

@@ -21,7 +21,7 @@ pub use error::{ErrorCode, HubError};
 pub use ids::{AggregatorId, AggregatorUserId, ConnectionId, UserId};
 pub use job::{JobType, JobTypes};
 pub use status::{Challenge, ChallengeAnswer, ChallengeType, ConnectionStatus};
-pub use store::{Store, StoreError, StoreExt};
+pub use store::{CapacityReport, Store, StoreError, StoreExt};
 
 /// Seconds since the Unix epoch, the one clock format used in stored records.
 pub fn unix_now() -> i64 {

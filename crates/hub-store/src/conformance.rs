@@ -71,6 +71,10 @@ pub async fn run_all(store: Arc<dyn Store>) {
         json_helpers,
         keys_are_isolated,
         ping,
+        put_new_round_trip,
+        push_capped_keeps_the_newest,
+        push_capped_ttl,
+        concurrent_push_capped_loses_nothing,
     );
     while let Some(outcome) = tasks.join_next().await {
         if let Err(error) = outcome {
@@ -876,4 +880,157 @@ pub async fn ping(store: Arc<dyn Store>) {
         .ping()
         .await
         .expect("ping of a healthy store must succeed");
+}
+
+/// `put_new` on a store with room behaves like `put`: it writes, overwrites and sets the TTL.
+pub async fn put_new_round_trip(store: Arc<dyn Store>) {
+    let key = fresh("put-new");
+    store.put_new(&key, b"first", LONG).await.unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"first"[..]),
+        "put_new must write"
+    );
+    store.put_new(&key, b"second", SHORT).await.unwrap();
+    assert_eq!(
+        store.get(&key).await.unwrap().as_deref(),
+        Some(&b"second"[..]),
+        "put_new must overwrite a live key"
+    );
+    let ttl = store.ttl(&key).await.unwrap().expect("key has a ttl");
+    assert!(ttl <= SHORT, "put_new must set the new TTL, got {ttl:?}");
+    let json = fresh("put-new-json");
+    store
+        .put_new_json(&json, &vec!["a", "b"], LONG)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_json::<Vec<String>>(&json).await.unwrap(),
+        Some(vec!["a".to_owned(), "b".to_owned()])
+    );
+}
+
+/// `push_capped` keeps the newest `max_len` members and returns the evicted ones, oldest
+/// first; a `max_len` of 0 behaves as 1; `delete` removes the list.
+pub async fn push_capped_keeps_the_newest(store: Arc<dyn Store>) {
+    let key = fresh("push-capped");
+    for member in ["s1", "s2", "s3"] {
+        assert!(
+            store
+                .push_capped(&key, member, 3, LONG)
+                .await
+                .unwrap()
+                .is_empty(),
+            "nothing is evicted below the cap"
+        );
+    }
+    assert_eq!(
+        store.push_capped(&key, "s4", 3, LONG).await.unwrap(),
+        ["s1"],
+        "the oldest member is evicted first"
+    );
+    // A smaller cap trims several at once, oldest first.
+    assert_eq!(
+        store.push_capped(&key, "s5", 2, LONG).await.unwrap(),
+        ["s2", "s3"]
+    );
+    assert_eq!(
+        store.push_capped(&key, "s6", 0, LONG).await.unwrap(),
+        ["s4", "s5"]
+    );
+    assert_eq!(
+        store.push_capped(&key, "s7", 5, LONG).await.unwrap(),
+        [] as [&str; 0]
+    );
+    assert!(store.delete(&key).await.unwrap(), "delete removes a list");
+    assert!(
+        store
+            .push_capped(&key, "s8", 1, LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a deleted list starts empty"
+    );
+    let other = fresh("push-capped-other");
+    assert!(
+        store
+            .push_capped(&other, "x", 1, LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "lists are isolated by key"
+    );
+}
+
+/// Every push (re)sets the list's TTL; an expired list starts empty.
+pub async fn push_capped_ttl(store: Arc<dyn Store>) {
+    let key = fresh("push-capped-ttl");
+    store.push_capped(&key, "a", 2, LONG).await.unwrap();
+    store.push_capped(&key, "b", 2, SHORT).await.unwrap();
+    let ttl = store.ttl(&key).await.unwrap().expect("list has a ttl");
+    assert!(ttl <= SHORT, "the last push sets the TTL, got {ttl:?}");
+    sleep(PAST_SHORT).await;
+    assert_eq!(store.ttl(&key).await.unwrap(), None, "the list expired");
+    assert!(
+        store
+            .push_capped(&key, "c", 1, LONG)
+            .await
+            .unwrap()
+            .is_empty(),
+        "an expired list must not evict its old members again"
+    );
+}
+
+/// Concurrent pushes to one list: every member ends up either kept or evicted exactly once,
+/// and exactly `max_len` are kept.
+pub async fn concurrent_push_capped_loses_nothing(store: Arc<dyn Store>) {
+    const PUSHERS: usize = 40;
+    const CAP: usize = 3;
+    let key = fresh("push-capped-race");
+    let barrier = Arc::new(tokio::sync::Barrier::new(PUSHERS));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..PUSHERS {
+        let (store, key, barrier) = (store.clone(), key.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            store
+                .push_capped(&key, &format!("m{i}"), CAP, LONG)
+                .await
+                .unwrap()
+        });
+    }
+    let mut evicted = Vec::new();
+    while let Some(outcome) = tasks.join_next().await {
+        evicted.extend(outcome.unwrap());
+    }
+    assert_eq!(
+        evicted.len(),
+        PUSHERS - CAP,
+        "each push beyond the cap evicts one"
+    );
+    let mut unique = evicted.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        evicted.len(),
+        "a member was evicted twice: {evicted:?}"
+    );
+    // Three more pushes evict exactly the survivors, which were never evicted before.
+    let mut survivors = Vec::new();
+    for i in 0..CAP {
+        survivors.extend(
+            store
+                .push_capped(&key, &format!("late{i}"), CAP, LONG)
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(survivors.len(), CAP);
+    for survivor in &survivors {
+        assert!(
+            !evicted.contains(survivor) && survivor.starts_with('m'),
+            "{survivor} was lost or evicted twice"
+        );
+    }
 }

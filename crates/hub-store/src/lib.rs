@@ -22,8 +22,16 @@
 //! disappears on its own. TTLs are rounded up to whole milliseconds (Redis' `PX` resolution)
 //! and capped at 100 years. Counters from [`increment`](hub_core::Store::increment) get their
 //! TTL when created and keep it (fixed windows for rate limiting). Expired values are
-//! invisible at once; the memory store also purges them lazily and with a periodic sweep so
-//! its memory stays bounded, and Redis evicts them itself.
+//! invisible at once; the memory store reclaims them on read, a few per write, and with a
+//! background sweeper that works when no writes arrive (see [`MemoryStore`]), and Redis
+//! evicts them itself.
+//!
+//! # Capacity
+//! The memory store holds at most `capacity` values before it refuses *new* work
+//! ([`put_new`](hub_core::Store::put_new): widget tokens, new sessions) with
+//! [`StoreError::Full`](hub_core::StoreError::Full), which the hub answers with 503 and
+//! `Retry-After`; updates of existing work always get room. Redis is bounded by its own
+//! `maxmemory`.
 //!
 //! # Why schedules do not expire
 //! Schedules ([`schedule`](hub_core::Store::schedule), [`due`](hub_core::Store::due),
@@ -45,7 +53,7 @@ mod redis_store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
-pub use memory::MemoryStore;
+pub use memory::{DEFAULT_CAPACITY, MemoryStore, MemoryStoreOptions};
 pub use redis_store::{RedisStore, RedisStoreOptions};
 
 use std::time::Duration;

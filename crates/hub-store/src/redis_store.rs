@@ -46,6 +46,23 @@ return value
     )
 });
 
+/// RPUSH, then LPOP the oldest members beyond `ARGV[2]` and (re)set the TTL `ARGV[3]` ms;
+/// returns the popped members. One script, so concurrent pushes are serialized by Redis.
+static PUSH_CAPPED: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local length = redis.call('RPUSH', KEYS[1], ARGV[1])
+local excess = length - tonumber(ARGV[2])
+local evicted = {}
+if excess > 0 then
+  evicted = redis.call('LPOP', KEYS[1], excess)
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return evicted
+",
+    )
+});
+
 /// Tuning for [`RedisStore`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -88,6 +105,8 @@ impl RedisStoreOptions {
 /// * Built on `redis::aio::ConnectionManager`, which reconnects by itself; clones share
 ///   its one multiplexed connection. Every call is bounded by
 ///   [`RedisStoreOptions::command_timeout`].
+/// * No capacity of its own: [`put_new`](Store::put_new) is a plain `SET`. Bound Redis with
+///   `maxmemory` (every key has a TTL, so `volatile-ttl` evicts the nearest expiries first).
 /// * Any Redis failure becomes [`StoreError::Unavailable`]; messages never contain the
 ///   password from the URL.
 #[derive(Clone)]
@@ -307,6 +326,23 @@ impl Store for RedisStore {
             .run(key, invocation.invoke_async(&mut connection))
             .await?;
         Ok(written == 1)
+    }
+
+    async fn push_capped(
+        &self,
+        key: &str,
+        member: &str,
+        max_len: usize,
+        ttl: Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        let mut invocation = PUSH_CAPPED.key(self.key(key));
+        invocation
+            .arg(member)
+            .arg(max_len.max(1))
+            .arg(ttl_millis(ttl));
+        self.run(key, invocation.invoke_async(&mut connection))
+            .await
     }
 
     async fn increment(&self, key: &str, ttl: Duration) -> Result<i64, StoreError> {

@@ -46,6 +46,10 @@ conformance_tests!(
     json_helpers,
     keys_are_isolated,
     ping,
+    put_new_round_trip,
+    push_capped_keeps_the_newest,
+    push_capped_ttl,
+    concurrent_push_capped_loses_nothing,
 );
 
 #[tokio::test]

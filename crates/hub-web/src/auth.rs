@@ -292,14 +292,25 @@ impl Authenticator {
         validation.leeway = self.settings.leeway_seconds;
         validation.validate_nbf = true;
         validation.set_issuer(&[self.settings.issuer.as_str()]);
+        // A configured claim is a required claim: jsonwebtoken checks `aud` only when the
+        // token has one, so a token without it would otherwise pass.
         if self.settings.audience.is_empty() {
             validation.validate_aud = false;
+            validation.set_required_spec_claims(&["exp", "iss"]);
         } else {
             validation.set_audience(&[self.settings.audience.as_str()]);
+            validation.set_required_spec_claims(&["exp", "iss", "aud"]);
         }
-        validation.set_required_spec_claims(&["exp", "iss"]);
         let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| {
             use jsonwebtoken::errors::ErrorKind as K;
+            if let K::MissingRequiredClaim(claim) = e.kind() {
+                return unauthorized(match claim.as_str() {
+                    "aud" => "The bearer token has no \"aud\" (audience) claim",
+                    "iss" => "The bearer token has no \"iss\" (issuer) claim",
+                    "exp" => "The bearer token has no \"exp\" (expiry) claim",
+                    _ => "The bearer token lacks a required claim",
+                });
+            }
             unauthorized(match e.kind() {
                 K::ExpiredSignature => "The bearer token has expired",
                 K::ImmatureSignature => "The bearer token is not valid yet",

@@ -24,7 +24,7 @@ pub fn status_for(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Upstream => StatusCode::BAD_GATEWAY,
         ErrorCode::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Unavailable | ErrorCode::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -118,11 +118,12 @@ impl ResponseError for ApiError {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// What a caller is told about a 5xx. The 503 texts are the hub's own fixed sentences naming
-/// the unavailable dependency (the store, the identity provider), never the underlying error,
-/// so they stay; every other 5xx gets a fixed sentence for its code.
+/// the unavailable dependency (the store, the identity provider) or saying it is at capacity,
+/// never the underlying error, so they stay; every other 5xx gets a fixed sentence for its
+/// code.
 fn public_message(code: ErrorCode, message: &str) -> &str {
     match code {
-        ErrorCode::Unavailable => message,
+        ErrorCode::Unavailable | ErrorCode::Overloaded => message,
         ErrorCode::Upstream => "The aggregator answered with an error; try again later",
         ErrorCode::UpstreamTimeout => "The aggregator did not answer in time; try again",
         _ => "Something went wrong inside the hub",
@@ -173,13 +174,19 @@ pub fn server_errors<B>(
             (ErrorCode::Internal, ErrorFormat::Json, None, chain)
         }
     };
-    tracing::error!(
-        request_id = %request_id,
-        status = status.as_u16(),
-        code = code.as_str(),
-        error = %detail,
-        "request failed"
-    );
+    if code == ErrorCode::Overloaded {
+        // The store logs a rate-limited warning itself; one line per refused request would
+        // flood the log exactly when the hub is overloaded.
+        tracing::debug!(request_id = %request_id, code = code.as_str(), "request refused: at capacity");
+    } else {
+        tracing::error!(
+            request_id = %request_id,
+            status = status.as_u16(),
+            code = code.as_str(),
+            error = %detail,
+            "request failed"
+        );
+    }
     let message = format!(
         "{} (request id {request_id})",
         public_message(code, &detail)
@@ -218,6 +225,10 @@ mod tests {
         assert_eq!(status_for(ErrorCode::NotFound), StatusCode::NOT_FOUND);
         assert_eq!(
             status_for(ErrorCode::Unavailable),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            status_for(ErrorCode::Overloaded),
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(
@@ -325,5 +336,20 @@ mod tests {
         let v: serde_json::Value = test::read_body_json(resp).await;
         assert_eq!(v["message"], "\"userId\" is required");
         assert!(v.get("requestId").is_none());
+    }
+
+    #[test]
+    fn a_full_store_is_503_with_retry_after() {
+        let full = hub_core::StoreError::Full {
+            entries: 10,
+            capacity: 10,
+            retry_after: std::time::Duration::from_secs(12),
+        };
+        let resp = ApiError::from(HubError::from(full)).error_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "12");
+        let body = resp.into_body().try_into_bytes().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["code"], "overloaded");
     }
 }

@@ -1,11 +1,14 @@
 //! The widget session over HTTP: the cookie that names it, the cross-site check, and the
-//! [`CurrentSession`] extractor. The session record itself lives in [`hub_app::session`].
+//! [`CurrentSession`] / [`PageSession`] extractors. The session record itself lives in
+//! [`hub_app::session`].
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use futures::future::LocalBoxFuture;
-pub use hub_app::session::{SelectedInstitution, WidgetSession, save, update};
+pub use hub_app::session::{
+    SelectedInstitution, WidgetSession, save, save_in_place_of_token, update,
+};
 use hub_app::settings::{CookieSettings, SameSiteMode};
 use hub_core::{ErrorCode, HubError};
 
@@ -54,6 +57,18 @@ fn is_cross_site(req: &HttpRequest, base_url: &str) -> bool {
     }
 }
 
+/// A top-level GET navigation to a document (`Sec-Fetch-Mode: navigate`,
+/// `Sec-Fetch-Dest: document`): the browser is showing the page itself, not framing it or
+/// letting another site's script read it. Browsers mark every step of a redirect chain that
+/// started on another site (a bank's OAuth page) as cross-site, so pages the user lands on
+/// that way must accept it. Such a request can only render a page the other site cannot read.
+fn is_top_level_navigation(req: &HttpRequest) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    req.method() == actix_web::http::Method::GET
+        && header("sec-fetch-mode") == Some("navigate")
+        && header("sec-fetch-dest") == Some("document")
+}
+
 fn cookie_value(state: &AppState, req: &HttpRequest) -> Option<String> {
     req.cookie(&state.settings().cookie.name)
         .map(|c| c.value().to_owned())
@@ -74,29 +89,53 @@ impl FromRequest for CurrentSession {
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let id = state.as_ref().and_then(|s| cookie_value(s, req));
-        let cross_site = state
+        extract(req, false)
+    }
+}
+
+/// The session for a server-rendered page that only displays it (`/widget/resume`): like
+/// [`CurrentSession`], but a cross-site top-level navigation is accepted, so the user who
+/// comes back from a bank on another site sees the widget instead of a JSON refusal. Never
+/// use it for routes that change or return data.
+pub struct PageSession(pub WidgetSession);
+
+impl FromRequest for PageSession {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let future = extract(req, is_top_level_navigation(req));
+        Box::pin(async move { future.await.map(|CurrentSession(s)| PageSession(s)) })
+    }
+}
+
+/// Loads the cookie's session, refusing cross-site requests unless `navigation_allowed`.
+fn extract(
+    req: &HttpRequest,
+    navigation_allowed: bool,
+) -> LocalBoxFuture<'static, Result<CurrentSession, ApiError>> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let id = state.as_ref().and_then(|s| cookie_value(s, req));
+    let cross_site = !navigation_allowed
+        && state
             .as_ref()
             .is_some_and(|s| is_cross_site(req, s.settings().base_url()));
-        Box::pin(async move {
-            let state = state.ok_or_else(|| HubError::internal("application state missing"))?;
-            if cross_site {
-                return Err(HubError::new(
-                    ErrorCode::Forbidden,
-                    "The widget API only answers the widget itself (cross-site request refused)",
-                )
-                .into());
-            }
-            Ok(CurrentSession(hub_app::session::load(&state, id).await?))
-        })
-    }
+    Box::pin(async move {
+        let state = state.ok_or_else(|| HubError::internal("application state missing"))?;
+        if cross_site {
+            return Err(HubError::new(
+                ErrorCode::Forbidden,
+                "The widget API only answers the widget itself (cross-site request refused)",
+            )
+            .into());
+        }
+        Ok(CurrentSession(hub_app::session::load(&state, id).await?))
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hub_app::settings::SameSiteMode;
 
     #[test]
     fn cookie_attributes_follow_mode() {

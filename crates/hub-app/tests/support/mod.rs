@@ -32,6 +32,7 @@ pub fn sandbox_config() -> aggregator_sandbox::SandboxConfig {
     aggregator_sandbox::SandboxConfig {
         slow_delay: Duration::from_secs(3600),
         latency: Duration::ZERO,
+        consent_base_url: None,
     }
 }
 

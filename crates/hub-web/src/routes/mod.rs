@@ -61,14 +61,50 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(HubError::not_found("Not Found").into())
 }
 
-/// Malformed JSON bodies become a 400 that says what is wrong with the body.
+/// Malformed JSON bodies become a 400 that says what is wrong with the body, without quoting
+/// anything from it (bodies carry credentials).
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
         .limit(64 * 1024)
         .error_handler(|err, _req| {
-            let message = format!("The request body is not valid JSON: {err}");
-            ApiError::from(HubError::invalid("body", message)).into()
+            ApiError::from(HubError::invalid("body", json_body_error(&err))).into()
         })
+}
+
+/// What is wrong with a JSON body. serde's own text quotes the offending value
+/// (`invalid type: string "hunter2", expected a sequence`), so only what was *expected* and
+/// where are kept; parse errors never quote input.
+fn json_body_error(err: &actix_web::error::JsonPayloadError) -> String {
+    use actix_web::error::JsonPayloadError as E;
+    let E::Deserialize(e) = err else {
+        return match err {
+            E::OverflowKnownLength { limit, .. } | E::Overflow { limit } => {
+                format!("The request body is larger than {limit} bytes")
+            }
+            E::ContentType => {
+                "The request body must be JSON (Content-Type: application/json)".into()
+            }
+            _ => "The request body could not be read".into(),
+        };
+    };
+    let at = format!("(line {}, column {})", e.line(), e.column());
+    if e.is_syntax() || e.is_eof() {
+        return format!("The request body is not valid JSON {at}");
+    }
+    let text = e.to_string();
+    let detail = if let Some(field) = text
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        format!("the field \"{field}\" is missing")
+    } else if let Some((_, expected)) = text.rsplit_once(", expected ") {
+        // `… at line L column C` is said once, in `at`.
+        let expected = expected.split(" at line ").next().unwrap_or(expected);
+        format!("a value has the wrong type or is not allowed (expected {expected})")
+    } else {
+        "a value has the wrong type or is not allowed".into()
+    };
+    format!("The request body does not have the expected shape: {detail} {at}")
 }
 
 pub fn query_config() -> web::QueryConfig {

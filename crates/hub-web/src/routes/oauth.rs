@@ -5,6 +5,7 @@ use crate::routes::no_store;
 use crate::session::CurrentSession;
 use crate::state::AppState;
 use crate::views;
+use crate::webhook_guard::{self, SourceLimiter};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use hub_app::flow;
@@ -61,6 +62,7 @@ fn inbound(req: &HttpRequest, sub_path: String, body: Vec<u8>) -> InboundRequest
         query,
         headers,
         body,
+        connections: None,
     }
 }
 
@@ -73,15 +75,17 @@ pub async fn redirect_from(
 ) -> HttpResponse {
     let (aggregator, _) = path.into_inner();
     let request = inbound(&req, String::new(), Vec::new());
-    let (status, connected) = match flow::oauth_return(&state, &aggregator, &request).await {
+    let session = crate::session::from_request(&state, &req).await;
+    let returned = flow::oauth_return(&state, &aggregator, &request, session.as_ref()).await;
+    let (status, connected) = match returned {
         Ok(record) => {
             // Redirection mode runs OAuth in the same window: carry on from here.
             if let Some(id) = &record.redirection_id {
                 // This browser holds the widget session: let the widget show the outcome (a
                 // denial explained) and return by itself. Another browser goes straight on
                 // to the host once the outcome is final.
-                let owns = crate::session::from_request(&state, &req)
-                    .await
+                let owns = session
+                    .as_ref()
                     .is_some_and(|s| s.connection.as_ref() == Some(&record.connection_id));
                 let next = if owns {
                     Some("/widget/resume".to_owned())
@@ -151,10 +155,13 @@ pub async fn test_consent(
         .body(views::test_consent_page(&page.approve_url, &page.deny_url)))
 }
 
-/// `ALL /webhook/{aggregator}/…`: the aggregator verifies and parses; the hub records updates.
+/// `ALL /webhook/{aggregator}/…`: the aggregator's configured authentication
+/// (`web.aggregator_webhooks`) and the per-source rate limit are checked first; then the
+/// aggregator verifies and parses, and the hub records updates.
 pub async fn webhook(
     req: HttpRequest,
     state: web::Data<AppState>,
+    limiter: web::Data<SourceLimiter>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let aggregator = req
@@ -163,10 +170,28 @@ pub async fn webhook(
         .unwrap_or_default()
         .to_owned();
     let tail = req.match_info().get("tail").unwrap_or_default().to_owned();
+    flow::aggregator(&state, &hub_core::AggregatorId::new(&aggregator))?;
+    let peer = req.peer_addr().map(|a| a.ip());
+    if let Some(auth) = state.settings().aggregator_webhooks.get(&aggregator) {
+        let authorization = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        webhook_guard::authenticate(auth, peer, authorization).inspect_err(|e| {
+            tracing::warn!(aggregator, peer = ?peer, error = %e, "webhook refused");
+        })?;
+    }
+    if let Some(peer) = peer {
+        limiter.admit(
+            &aggregator,
+            peer,
+            state.settings().webhooks.per_source_per_minute,
+        )?;
+    }
     if body.len() > 256 * 1024 {
         return Err(HubError::invalid("body", "The webhook body is larger than 256 KiB").into());
     }
     let request = inbound(&req, tail, body.to_vec());
-    let outcome = flow::webhook(&state, &aggregator, &request).await?;
+    let outcome = flow::webhook(&state, &aggregator, request).await?;
     Ok(HttpResponse::Ok().json(outcome.reply))
 }

@@ -105,10 +105,17 @@ pub async fn open(
     }
     // A reload in the same browser continues the session it already has.
     let existing = session::from_request(&state, &req).await;
+    let existing_id = existing.as_ref().map(|s| s.id.clone());
     let session = redirection::open(&state, &record, existing, language)
         .await
         .map_err(ApiError::page)?;
-    super::widget::session_page(&state, &session).await
+    let page = super::widget::session_page(&state, &session).await?;
+    if existing_id.as_ref() != Some(&session.id) {
+        redirection::end_sessions_beyond_the_cap(&state, &record.id, &session.id)
+            .await
+            .map_err(ApiError::page)?;
+    }
+    Ok(page)
 }
 
 /// Sends the browser back to the host: `redirectUri?redirectionId=…`.

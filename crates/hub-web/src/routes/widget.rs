@@ -3,7 +3,7 @@
 use crate::auth::WidgetCaller;
 use crate::error::{ApiError, ApiResult};
 use crate::routes::no_store;
-use crate::session::{self, CurrentSession, WidgetSession};
+use crate::session::{self, CurrentSession, PageSession, WidgetSession};
 use crate::state::AppState;
 use crate::views;
 use actix_web::http::header;
@@ -69,9 +69,10 @@ pub async fn widget_page(
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
     let auth_required = state.auth().widget.is_enabled();
-    let (params, auth_expires_at) = flow::redeem_widget_link(&state, &query, auth_required)
-        .await
-        .map_err(ApiError::page)?;
+    let (params, auth_expires_at, replaces_token) =
+        flow::redeem_widget_link(&state, &query, auth_required)
+            .await
+            .map_err(ApiError::page)?;
     let language = views::negotiate_language(
         params.language.as_deref(),
         req.headers()
@@ -79,6 +80,12 @@ pub async fn widget_page(
             .and_then(|v| v.to_str().ok()),
     );
     let session = WidgetSession::new(params, language.to_owned(), auth_expires_at);
+    if replaces_token {
+        session::save_in_place_of_token(&state, &session)
+            .await
+            .map_err(ApiError::page)?;
+        return page_with_cookie(&state, &session);
+    }
     session_page(&state, &session).await
 }
 
@@ -96,6 +103,11 @@ pub async fn session_page(
     session::save(state, session)
         .await
         .map_err(ApiError::page)?;
+    page_with_cookie(state, session)
+}
+
+/// The widget page for a stored session, with its cookie.
+fn page_with_cookie(state: &AppState, session: &WidgetSession) -> Result<HttpResponse, ApiError> {
     let cookie = session::set_cookie_header(
         &state.settings().cookie,
         &session.id,
@@ -138,11 +150,12 @@ pub fn session_json(state: &AppState, session: &WidgetSession) -> Value {
 }
 
 /// The widget page for the session in the cookie: where a same-window OAuth comes back to
-/// while the connection is still being worked on.
+/// while the connection is still being worked on. The way back starts on the bank's site, so
+/// this page accepts a cross-site top-level navigation ([`PageSession`]).
 #[get("/widget/resume")]
 pub async fn resume(
     state: web::Data<AppState>,
-    CurrentSession(session): CurrentSession,
+    PageSession(session): PageSession,
 ) -> Result<HttpResponse, ApiError> {
     let html = widget_html(&state, &session)?;
     let mut builder = HttpResponse::Ok();
