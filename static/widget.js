@@ -579,7 +579,7 @@ async function renderLogin() {
   if (session.isRefresh) intro.push(h('p', { text: t('login.refreshIntro', { name: institutionName() }) }));
   if (institution.testCredentials) {
     // A test aggregator's demo login (the server says which, never this script).
-    intro.push(h('p', { class: 'hint', id: 'sandbox-hint', text: t('login.testCredentialsHint', institution.testCredentials) }));
+    intro.push(h('p', { class: 'hint', id: 'test-credentials-hint', text: t('login.testCredentialsHint', institution.testCredentials) }));
   }
   show('enterCreds', t('login.title', { name: institutionName() }), ...intro, formError, form);
 }
