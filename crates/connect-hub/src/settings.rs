@@ -394,6 +394,25 @@ mod tests {
     }
 
     #[test]
+    fn a_webhook_url_without_its_secret_refuses_to_start_naming_the_key() {
+        let url = (
+            "HUB__WEB__REDIRECTION__WEBHOOK_URL",
+            "https://host.example/hooks",
+        );
+        let e = Settings::from_sources(None, &env(&[url])).unwrap_err();
+        assert!(
+            e.to_string().contains("web.redirection.webhook_secret"),
+            "{e}"
+        );
+        let s = Settings::from_sources(
+            None,
+            &env(&[url, ("HUB__WEB__REDIRECTION__WEBHOOK_SECRET", "whsec")]),
+        )
+        .unwrap();
+        assert_eq!(s.web.redirection.webhook_url, "https://host.example/hooks");
+    }
+
+    #[test]
     fn prod_refuses_to_start_without_auth_unless_allowed() {
         let e = Settings::from_sources(None, &env(&[("ENV", "prod")])).unwrap_err();
         assert!(e.to_string().contains("auth.widget.enabled"), "{e}");
