@@ -11,6 +11,7 @@ mod auth;
 
 mod config_and_health;
 mod data;
+mod faults;
 mod flows;
 mod hardening;
 mod mx;

@@ -126,7 +126,11 @@ pub fn default_message(status: ConnectionStatus) -> Option<&'static str> {
 /// MIME type sniffed from the first bytes (PNG when unknown). Whitespace is removed.
 pub fn image_data_uri(raw: &str) -> String {
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if compact.len() >= 5 && compact[..5].eq_ignore_ascii_case("data:") {
+    // `get`, not `[..5]`: the body is MX's, and byte 5 may fall inside a character.
+    if compact
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+    {
         return compact;
     }
     let mime = if compact.starts_with("/9j/") {
@@ -435,6 +439,14 @@ mod tests {
             image_data_uri("DATA:image/jpeg;base64, AAAA"),
             "DATA:image/jpeg;base64,AAAA"
         );
+    }
+
+    #[test]
+    fn image_data_with_a_multibyte_start_does_not_panic() {
+        // Found by the `mx_responses` fuzz target: byte 5 inside a character panicked.
+        let raw = "#`\u{5631a}bgingggar_gea";
+        assert_eq!(image_data_uri(raw), format!("data:image/png;base64,{raw}"));
+        assert!(image_data_uri("dat\u{e9}:x").starts_with("data:image/png;base64,"));
     }
 
     fn mx_challenge(kind: &str) -> MxChallenge {

@@ -49,6 +49,10 @@ impl Hub {
             .env("HUB__SANDBOX__SLOW_DELAY", "0")
             .env("HUB__SANDBOX__LATENCY", "0")
             .env("HUB__CATALOG__DEMO_BANKS", "true")
+            // Throughput runs create millions of live tokens and sessions within their TTLs;
+            // the default memory-store capacity (500,000) would turn the tail of a run into
+            // 503s, which measures the admission policy rather than the hub's speed.
+            .env("HUB__STORE__MEMORY_CAPACITY", "50000000")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());

@@ -15,6 +15,7 @@ mod hub;
 mod inproc;
 mod load;
 mod procfs;
+mod soak;
 
 use client::Error;
 use hub::Hub;
@@ -29,8 +30,9 @@ use std::time::Duration;
 const USAGE: &str = "usage: hub-bench [--all | --scenario NAME[,NAME…]] [options]
 
 scenarios: ceiling widget search search-moderate search-uncached search-moderate-uncached
-           flow redis-widget redis-flow inprocess
-           (the -uncached ones start the hub with its search response cache off)
+           flow redis-widget redis-flow inprocess soak
+           (the -uncached ones start the hub with its search response cache off; soak is
+           not part of --all)
 options:
   --users N          virtual users (one connection each), default 32
   --duration SECS    measured window per scenario, default 10
@@ -39,6 +41,11 @@ options:
   --moderate-rate R  total requests/s of search-moderate, default 1000
   --runs N           in-process runs per query, default 20000
   --hub PATH         connect-hub binary (default: build the release one)
+  --soak-duration S  soak: measured window, default 600
+  --soak-bucket S    soak: report buckets, default 60
+  --soak-calibrate S soak: unpaced calibration window, default 10
+  --soak-fraction F  soak: fraction of the calibrated maximum, default 0.5
+  --soak-rate R      soak: iterations/s instead of calibrating
   --out DIR          output directory, default target/bench";
 
 const ALL: &[&str] = &[
@@ -65,6 +72,7 @@ struct Options {
     runs: usize,
     hub: Option<PathBuf>,
     out: PathBuf,
+    soak: soak::SoakOptions,
 }
 
 fn parse_args(args: &[String]) -> Result<Options, String> {
@@ -78,6 +86,15 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         runs: 20_000,
         hub: None,
         out: hub::workspace_root().join("target/bench"),
+        soak: soak::SoakOptions {
+            users: 32,
+            duration: Duration::from_secs(600),
+            bucket: Duration::from_secs(60),
+            calibrate: Duration::from_secs(10),
+            warmup: Duration::from_secs(2),
+            fraction: 0.5,
+            rate: None,
+        },
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -96,7 +113,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--all" => options.scenarios = ALL.iter().map(|s| (*s).to_owned()).collect(),
             "--scenario" => {
                 for name in value("--scenario")?.split(',') {
-                    if !ALL.contains(&name) {
+                    if !ALL.contains(&name) && name != "soak" {
                         return Err(format!("unknown scenario {name}"));
                     }
                     options.scenarios.push(name.to_owned());
@@ -110,6 +127,17 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
             "--runs" => options.runs = number(value(arg)?, arg)? as usize,
             "--hub" => options.hub = Some(PathBuf::from(value(arg)?)),
             "--out" => options.out = PathBuf::from(value(arg)?),
+            "--soak-duration" => {
+                options.soak.duration = Duration::from_secs_f64(number(value(arg)?, arg)?)
+            }
+            "--soak-bucket" => {
+                options.soak.bucket = Duration::from_secs_f64(number(value(arg)?, arg)?)
+            }
+            "--soak-calibrate" => {
+                options.soak.calibrate = Duration::from_secs_f64(number(value(arg)?, arg)?)
+            }
+            "--soak-fraction" => options.soak.fraction = number(value(arg)?, arg)?.min(1.0),
+            "--soak-rate" => options.soak.rate = Some(number(value(arg)?, arg)?),
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
@@ -119,6 +147,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
     }
     options.users = options.users.max(1);
     options.threads = options.threads.max(1);
+    options.soak.users = options.users;
+    options.soak.warmup = options.warmup;
     Ok(options)
 }
 
@@ -160,6 +190,7 @@ struct Report {
     generator_threads: usize,
     scenarios: Vec<ScenarioResult>,
     inprocess: Option<inproc::InProcess>,
+    soak: Option<soak::SoakResult>,
 }
 
 fn main() -> ExitCode {
@@ -206,7 +237,10 @@ async fn run(options: Options, args: &[String]) -> Result<(), Error> {
         (None, true) => Some(hub::release_binary()?),
         (None, false) => None,
     };
-    let wants_redis = options.scenarios.iter().any(|s| s.starts_with("redis-"));
+    let wants_redis = options
+        .scenarios
+        .iter()
+        .any(|s| s.starts_with("redis-") || s == "soak");
     let redis = if wants_redis {
         Some(
             hub_store::testing::RedisServer::start()
@@ -219,7 +253,40 @@ async fn run(options: Options, args: &[String]) -> Result<(), Error> {
 
     let mut results = Vec::new();
     let mut inprocess = None;
+    let mut soaked = None;
     for name in &options.scenarios {
+        if name == "soak" {
+            let (Some(binary), Some(redis)) = (&binary, &redis) else {
+                continue;
+            };
+            let result = soak::run(binary, &redis.url(), &options.soak).await?;
+            eprintln!(
+                "soak: {:.0} iter/s ({:.0} req/s) for {:.0} s, errors {}, p99 {} µs",
+                result.achieved_iter_per_s,
+                result.achieved_req_per_s,
+                result.duration_s,
+                result.errors,
+                result.p99_us
+            );
+            for b in &result.buckets {
+                eprintln!(
+                    "  from {:>4.0} s: {} req, {} errors, p50 {} µs, p99 {} µs, RSS end {} KiB (max {} KiB), load {}",
+                    b.start_s,
+                    b.requests,
+                    b.errors,
+                    b.p50_us,
+                    b.p99_us,
+                    b.rss_end_kib,
+                    b.rss_max_kib,
+                    b.load_average
+                );
+            }
+            for sample in &result.error_samples {
+                eprintln!("  error: {sample}");
+            }
+            soaked = Some(result);
+            continue;
+        }
         if name == "inprocess" {
             eprintln!("inprocess: {} runs per query", options.runs);
             let runs = options.runs;
@@ -271,6 +338,7 @@ async fn run(options: Options, args: &[String]) -> Result<(), Error> {
             warmup: options.warmup,
             duration: options.duration,
             pace,
+            bucket: None,
         };
         let result = measure(&hub, name, workload, config, ticks).await;
         drop(hub);
@@ -312,6 +380,7 @@ async fn run(options: Options, args: &[String]) -> Result<(), Error> {
         generator_threads: options.threads,
         scenarios: results,
         inprocess,
+        soak: soaked,
     };
     std::fs::create_dir_all(&options.out)?;
     let json = options.out.join("results.json");
@@ -512,6 +581,9 @@ fn markdown(report: &Report) -> String {
                 q.no_memo_p99_ns as f64 / 1000.0
             ));
         }
+    }
+    if let Some(soak) = &report.soak {
+        out.push_str(&soak::markdown(soak));
     }
     out
 }

@@ -74,7 +74,8 @@ pub(crate) fn normalize_into(text: &str, out: &mut String) -> usize {
             in_token = false;
         } else {
             out.push(' ');
-            if push_folded(c, out) {
+            // A combining mark after a separator writes nothing: it starts no (empty) token.
+            if push_folded(c, out) && out.len() > before + 1 {
                 in_token = true;
                 tokens += 1;
             } else {
@@ -137,6 +138,17 @@ mod tests {
             "акціонерне товариство банк"
         );
         assert_eq!(normalize(" \t&& !"), "");
+    }
+
+    #[test]
+    fn a_combining_mark_after_a_separator_is_no_token() {
+        // Found by the `search_terms` fuzz target: this gave " r" (an empty first token).
+        let mut out = String::new();
+        assert_eq!(normalize_into("\u{FFFD}\u{0359}\u{FFFD}r", &mut out), 1);
+        assert_eq!(out, "r");
+        assert_eq!(normalize_into("\u{0301} first \u{0300}", &mut out), 1);
+        assert_eq!(out, "first");
+        assert_eq!(normalize(&normalize(" \u{0301}a")), normalize(" \u{0301}a"));
     }
 
     #[test]
