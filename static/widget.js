@@ -16,8 +16,6 @@
 //   OAuth page opens in this same window, and at the end (or on Close) the browser goes back
 //   to the host's redirectUri through the hub's returnUrl.
 
-const PROCESSING = new Set([0, 8, 15, 18, 21]);
-const CHALLENGED = new Set([3, 4]);
 const CONNECTED = 6;
 const DENIED = 2;
 const LOCKED = 5;
@@ -579,8 +577,9 @@ async function renderLogin() {
     intro.push(h('p', { class: 'muted', text: t('login.via', { aggregator: institution.aggregatorDisplayName }) }));
   }
   if (session.isRefresh) intro.push(h('p', { text: t('login.refreshIntro', { name: institutionName() }) }));
-  if (institution.aggregator === 'sandbox') {
-    intro.push(h('p', { class: 'hint', id: 'sandbox-hint', text: t('login.sandboxHint') }));
+  if (institution.testCredentials) {
+    // A test aggregator's demo login (the server says which, never this script).
+    intro.push(h('p', { class: 'hint', id: 'test-credentials-hint', text: t('login.testCredentialsHint', institution.testCredentials) }));
   }
   show('enterCreds', t('login.title', { name: institutionName() }), ...intro, formError, form);
 }
@@ -751,13 +750,11 @@ function startConnecting(statusKey, timeoutSeconds) {
       if (m) {
         member = m;
         reportStatus(m);
-        const status = m.connection_status;
-        if (status === CONNECTED && !m.is_being_aggregated) return renderConnected();
-        if (CHALLENGED.has(status) && m.mfa && m.mfa.credentials && m.mfa.credentials.length) {
-          return renderMfa();
-        }
-        if (!PROCESSING.has(status) && status !== CONNECTED) return renderMemberError();
-        if (status === CONNECTED) setStatus('connecting.syncing');
+        // The server decides the next screen (member.nextStep).
+        if (m.nextStep === 'connected') return renderConnected();
+        if (m.nextStep === 'mfa' || m.nextStep === 'accountSelection') return renderMfa();
+        if (m.nextStep === 'error') return renderMemberError();
+        if (m.connection_status === CONNECTED) setStatus('connecting.syncing');
       }
       const elapsed = Date.now() - started;
       if (!slowShown && elapsed > SLOW_AFTER_MS) {
@@ -787,16 +784,12 @@ function startOver() {
 
 // ---------------------------------------------------------------- MFA
 
-function isAccountSelect(credentials) {
-  return credentials.length === 1 && /select an account/i.test(credentials[0].label || '');
-}
-
 function renderMfa() {
   const myRun = ++run;
   setBack(null);
   const name = institutionName();
   const creds = member.mfa.credentials;
-  const accountSelect = isAccountSelect(creds);
+  const accountSelect = member.accountSelection === true;
   const form = h('form', { class: 'form', novalidate: true, id: 'mfa-form' });
   const getters = [];
   creds.forEach((c, index) => {
@@ -1013,12 +1006,12 @@ async function resumeConnection() {
     else renderProblem(err);
     return;
   }
-  const status = member.connection_status;
-  if (status === CONNECTED && !member.is_being_aggregated) {
+  const step = member.nextStep;
+  if (step === 'connected') {
     renderConnected();
-  } else if (CHALLENGED.has(status) && member.mfa && member.mfa.credentials && member.mfa.credentials.length) {
+  } else if (step === 'mfa' || step === 'accountSelection') {
     renderMfa();
-  } else if (!PROCESSING.has(status) && status !== CONNECTED && !CHALLENGED.has(status)) {
+  } else if (step === 'error') {
     if (member.is_oauth) renderOauthError(member.connection_status_name || 'SERVER_ERROR');
     else renderMemberError();
   } else if (member.is_oauth && member.oauth_window_uri && await oauthPending(member.guid)) {

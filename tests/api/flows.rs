@@ -492,3 +492,27 @@ async fn refresh_re_authenticates_the_existing_connection() {
     assert_eq!(status, 200);
     assert_eq!(fields.as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn only_an_aggregator_with_a_stand_in_consent_page_gets_one() {
+    let app = spawn_app().await;
+    let get = |path: &str| app.client.get(app.url(path)).send();
+    let page = get("/sandbox/oauth/authorize?state=SBX-1").await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("/oauth/sandbox/redirect_from?state=SBX-1&amp;code=authorized")
+            || html.contains("/oauth/sandbox/redirect_from?state=SBX-1&#38;code=authorized"),
+        "{html}"
+    );
+    // Not enabled, or unknown: the same 404 page.
+    for path in [
+        "/mx/oauth/authorize?state=x",
+        "/nobody/oauth/authorize?state=x",
+    ] {
+        let resp = get(path).await.unwrap();
+        assert_eq!(resp.status(), 404, "{path}");
+    }
+    let resp = get("/sandbox/oauth/authorize").await.unwrap();
+    assert_eq!(resp.status(), 400, "state is required");
+}

@@ -485,7 +485,7 @@ async fn single_access_connections_are_deleted_at_the_aggregator_when_due() {
     let due = app
         .state
         .store()
-        .due(hub_web::redirection::CLEANUP_QUEUE, i64::MAX, 10)
+        .due(hub_app::redirection::CLEANUP_QUEUE, i64::MAX, 10)
         .await
         .unwrap();
     assert!(due.is_empty(), "and took it off the schedule: {due:?}");

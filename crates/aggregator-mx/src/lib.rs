@@ -108,6 +108,41 @@ pub fn aggregator_id(environment: Environment) -> &'static str {
     }
 }
 
+/// Registers MX: `[mx]` as `mx` (production) and `[mx_int]` as `mx_int` (integration), each
+/// only when its `client_id` and `api_key` are set; without them one info line says so and the
+/// hub starts without that environment. A section with credentials but a bad value (base URL,
+/// header, timeout, proxy) is an error naming the key, and so is a bad value in a section
+/// without credentials (a typo should not wait for the day the credentials are added).
+pub fn register(
+    production: &MxConfig,
+    integration: &MxConfig,
+    _context: &hub_core::aggregator::PluginContext,
+    registry: &mut hub_core::aggregator::AggregatorRegistry,
+) -> Result<(), MxSetupError> {
+    for (config, environment) in [
+        (production, Environment::Production),
+        (integration, Environment::Test),
+    ] {
+        let id = aggregator_id(environment);
+        if !config.is_configured() {
+            let mut probe = config.clone();
+            probe.client_id = "probe".into();
+            probe.api_key = Some("probe".to_owned().into());
+            MxAggregator::new(probe, environment)?;
+            tracing::info!("{}", MxSetupError::NotConfigured { section: id });
+            continue;
+        }
+        let mx = MxAggregator::new(config.clone(), environment)?;
+        tracing::info!(
+            aggregator = id,
+            base_url = config.effective_base_url(environment),
+            "MX is enabled"
+        );
+        registry.register(std::sync::Arc::new(mx));
+    }
+    Ok(())
+}
+
 /// The MX [`Aggregator`] for one environment.
 #[derive(Debug)]
 pub struct MxAggregator {

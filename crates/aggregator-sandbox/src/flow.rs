@@ -416,6 +416,7 @@ pub fn render(record: &ConnectionRecord) -> Result<ConnectionState, AggregatorEr
         Stage::Challenged { step } => {
             state.status = ConnectionStatus::CHALLENGED;
             state.challenges = challenges(record, *step).map_err(image_error)?;
+            state.account_selection = matches!(step, Step::AccountSelect);
         }
         Stage::Working { .. } => {
             state.status = ConnectionStatus::CREATED;

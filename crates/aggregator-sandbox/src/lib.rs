@@ -87,6 +87,21 @@ pub struct SandboxAggregator {
     descriptor: Descriptor,
 }
 
+/// Registers the sandbox (`[sandbox]`): `None` when `sandbox.enabled = false`, which is logged.
+pub fn register(
+    config: Option<SandboxConfig>,
+    context: &hub_core::aggregator::PluginContext,
+    registry: &mut hub_core::aggregator::AggregatorRegistry,
+) {
+    match config {
+        Some(config) => registry.register(Arc::new(SandboxAggregator::new(
+            context.store.clone(),
+            config,
+        ))),
+        None => tracing::info!("the sandbox aggregator is disabled (sandbox.enabled = false)"),
+    }
+}
+
 impl SandboxAggregator {
     pub fn new(store: Arc<dyn Store>, config: SandboxConfig) -> Self {
         SandboxAggregator {
@@ -343,6 +358,24 @@ fn parse_status(value: &serde_json::Value) -> Option<ConnectionStatus> {
 impl Aggregator for SandboxAggregator {
     fn descriptor(&self) -> &Descriptor {
         &self.descriptor
+    }
+
+    fn test_consent_page(
+        &self,
+        hub_base_url: &str,
+        state: &str,
+    ) -> Option<hub_core::aggregator::TestConsentPage> {
+        Some(hub_core::aggregator::TestConsentPage {
+            approve_url: oauth_decision_url(hub_base_url, state, true),
+            deny_url: oauth_decision_url(hub_base_url, state, false),
+        })
+    }
+
+    fn test_credentials(&self) -> Option<hub_core::aggregator::TestCredentials> {
+        Some(hub_core::aggregator::TestCredentials {
+            username: GOOD_USERNAME.to_owned(),
+            password: GOOD_PASSWORD.to_owned(),
+        })
     }
 
     async fn resolve_user(&self, user_id: &UserId) -> Result<AggregatorUserId, AggregatorError> {

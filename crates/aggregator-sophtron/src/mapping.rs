@@ -297,6 +297,8 @@ pub fn job_state(
                 Some(accounts) if needs_account_select(job, true) => {
                     state.status = ConnectionStatus::CHALLENGED;
                     state.challenges = vec![account_select_challenge(accounts)?];
+                    // The widget shows its account screen from this flag, not the prompt.
+                    state.account_selection = true;
                 }
                 // The accounts are known; the job goes on pulling data.
                 _ => state.is_being_aggregated = true,
@@ -641,6 +643,10 @@ mod tests {
         ];
         let s = job_state(&j, "mem-1", "job-1", Some(&accounts)).unwrap();
         assert_eq!(s.status, ConnectionStatus::CHALLENGED);
+        assert!(
+            s.account_selection,
+            "flagged for the widget's account screen"
+        );
         let c = &s.challenges[0];
         assert_eq!(c.id, SINGLE_ACCOUNT_SELECT);
         assert_eq!(c.options.len(), 1);
@@ -651,6 +657,7 @@ mod tests {
         let s = job_state(&j, "mem-1", "job-1", Some(&accounts)).unwrap();
         assert_eq!(s.status, ConnectionStatus::CREATED);
         assert!(s.is_being_aggregated);
+        assert!(!s.account_selection);
         assert_eq!(s.selected_account_id.as_deref(), Some("acct-1"));
         assert_eq!(s.post_message_extras["selectedAccountId"], "acct-1");
     }

@@ -4,11 +4,9 @@
 pub mod settings;
 pub mod telemetry;
 
-use aggregator_mx::{MxAggregator, MxSetupError};
-use aggregator_sandbox::{SandboxAggregator, SandboxConfig};
 use hub_catalog::{Catalog, CatalogError, Preferences, RandomSource, SeededRandom};
 use hub_core::Store;
-use hub_core::aggregator::{AggregatorRegistry, Environment};
+use hub_core::aggregator::{AggregatorRegistry, PluginContext};
 use hub_core::institution::{AggregatorSupport, Institution};
 use hub_web::AppState;
 use settings::Settings;
@@ -147,7 +145,7 @@ impl Application {
         } else {
             settings.server.workers
         };
-        spawn_cleanup_worker(state.clone());
+        hub_app::workers::spawn(state.app());
         let server = hub_web::serve(listener, state.clone(), workers).map_err(|source| {
             StartupError::Bind {
                 address: format!("port {port}"),
@@ -186,87 +184,34 @@ impl Application {
     }
 }
 
-/// Deletes single-access connections when they fall due. Every instance runs one; the store
-/// hands each due connection to one of them.
-fn spawn_cleanup_worker(state: AppState) {
-    let interval = state.settings().redirection.cleanup_interval;
-    if interval.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(interval).await;
-            if let Err(e) = hub_web::redirection::run_cleanup_once(&state).await {
-                tracing::warn!(error = %e, "connection cleanup could not run");
-            }
-        }
-    });
-}
-
-/// Builds the enabled aggregators. One arm per aggregator crate.
-///
-/// MX: `[mx]` registers `mx` (production) and `[mx_int]` registers `mx_int` (integration),
-/// each only when its `client_id` and `api_key` are set; without them one info line says so
-/// and the hub starts without that environment. A section with credentials but a bad value
-/// (base URL, header, timeout, proxy) fails start-up with a message naming the key.
-///
-/// Sophtron: `[sophtron]` registers `sophtron` when `user_id` and `access_key` are set, by the
-/// same rules (`aggregator_sophtron::register`).
+/// Builds the enabled aggregators: one line per aggregator crate, each calling the crate's
+/// `register` with its configuration section (see `hub_core::aggregator::PluginContext`).
 pub fn build_registry(
     settings: &Settings,
     store: Arc<dyn Store>,
 ) -> Result<AggregatorRegistry, StartupError> {
+    let context = PluginContext { store };
     let mut registry = AggregatorRegistry::new();
-    if settings.sandbox.enabled {
-        registry.register(Arc::new(SandboxAggregator::new(
-            store,
-            SandboxConfig {
-                slow_delay: settings.sandbox.slow_delay,
-                latency: settings.sandbox.latency,
-                consent_base_url: Some(settings.sandbox.consent_base_url.trim().to_owned())
-                    .filter(|u| !u.is_empty()),
-            },
-        )));
-    } else {
-        tracing::info!("the sandbox aggregator is disabled (sandbox.enabled = false)");
-    }
-    for (config, environment) in [
-        (&settings.mx, Environment::Production),
-        (&settings.mx_int, Environment::Test),
-    ] {
-        let id = aggregator_mx::aggregator_id(environment);
-        if !config.is_configured() {
-            // Still check the rest of the section, so a typo does not wait for the day the
-            // credentials are added.
-            let mut probe = config.clone();
-            probe.client_id = "probe".into();
-            probe.api_key = Some("probe".to_owned().into());
-            if let Err(e) = MxAggregator::new(probe, environment) {
-                return Err(StartupError::Aggregator(e.to_string()));
-            }
-            tracing::info!("{}", MxSetupError::NotConfigured { section: id });
-            continue;
-        }
-        // Retries never outlive the hub's own per-call deadline.
+    let failed = |e: &dyn std::fmt::Display| StartupError::Aggregator(e.to_string());
+    // Retries never outlive the hub's own per-call deadline (the guarded door's).
+    let deadline = settings.web.aggregator_timeout;
+    let capped_mx = |config: &aggregator_mx::MxConfig| {
         let mut config = config.clone();
-        config.retry = config.retry.capped_to(settings.web.aggregator_timeout);
-        match MxAggregator::new(config.clone(), environment) {
-            Ok(mx) => {
-                tracing::info!(
-                    aggregator = id,
-                    base_url = config.effective_base_url(environment),
-                    "MX is enabled"
-                );
-                registry.register(Arc::new(mx));
-            }
-            Err(e) => return Err(StartupError::Aggregator(e.to_string())),
-        }
-    }
-    // Retries never outlive the hub's own per-call deadline.
+        config.retry = config.retry.capped_to(deadline);
+        config
+    };
     let mut sophtron = settings.sophtron.clone();
-    sophtron.retry = sophtron.retry.capped_to(settings.web.aggregator_timeout);
-    aggregator_sophtron::register(&sophtron, &mut registry)
-        .map_err(|e| StartupError::Aggregator(e.to_string()))?;
+    sophtron.retry = sophtron.retry.capped_to(deadline);
+
+    aggregator_sandbox::register(settings.sandbox.config(), &context, &mut registry);
+    aggregator_mx::register(
+        &capped_mx(&settings.mx),
+        &capped_mx(&settings.mx_int),
+        &context,
+        &mut registry,
+    )
+    .map_err(|e| failed(&e))?;
+    aggregator_sophtron::register(&sophtron, &mut registry).map_err(|e| failed(&e))?;
     Ok(registry)
 }
 
@@ -387,7 +332,10 @@ mod tests {
         let registry = build_registry(&s, store()).unwrap();
         assert_eq!(ids(&registry), ["mx", "mx_int", "sandbox"]);
         let mx = registry.get("mx").unwrap().descriptor().clone();
-        assert_eq!(mx.environment, Environment::Production);
+        assert_eq!(
+            mx.environment,
+            hub_core::aggregator::Environment::Production
+        );
         // Secrets stay out of Debug output.
         let debug = format!("{s:?}");
         assert!(!debug.contains("67890"), "{debug}");

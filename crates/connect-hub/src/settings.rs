@@ -97,6 +97,18 @@ pub struct SandboxSettings {
     pub consent_base_url: String,
 }
 
+impl SandboxSettings {
+    /// The sandbox's configuration, or `None` when it is disabled.
+    pub fn config(&self) -> Option<aggregator_sandbox::SandboxConfig> {
+        self.enabled.then(|| aggregator_sandbox::SandboxConfig {
+            slow_delay: self.slow_delay,
+            latency: self.latency,
+            consent_base_url: Some(self.consent_base_url.trim().to_owned())
+                .filter(|u| !u.is_empty()),
+        })
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
@@ -181,6 +193,7 @@ impl Settings {
             )));
         }
         self.auth.check().map_err(ConfigError)?;
+        self.web.check().map_err(ConfigError)?;
         if self.web.env == hub_web::settings::Env::Prod
             && !self.auth.widget.enabled
             && !self.auth.allow_unauthenticated_in_prod
@@ -378,6 +391,25 @@ mod tests {
         assert_eq!(s.web.token_ttl, Duration::from_secs(300));
         assert!(s.sandbox.enabled);
         assert_eq!(s.sandbox.slow_delay, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn a_webhook_url_without_its_secret_refuses_to_start_naming_the_key() {
+        let url = (
+            "HUB__WEB__REDIRECTION__WEBHOOK_URL",
+            "https://host.example/hooks",
+        );
+        let e = Settings::from_sources(None, &env(&[url])).unwrap_err();
+        assert!(
+            e.to_string().contains("web.redirection.webhook_secret"),
+            "{e}"
+        );
+        let s = Settings::from_sources(
+            None,
+            &env(&[url, ("HUB__WEB__REDIRECTION__WEBHOOK_SECRET", "whsec")]),
+        )
+        .unwrap();
+        assert_eq!(s.web.redirection.webhook_url, "https://host.example/hooks");
     }
 
     #[test]

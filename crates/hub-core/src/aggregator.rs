@@ -23,7 +23,10 @@
 //!   everything else. A login the *user* got wrong is not an error: it is a
 //!   [`ConnectionState`] with status `DENIED`, `LOCKED`, …
 //! * **Timeouts.** Every method returns within the aggregator's configured request timeout
-//!   (plus its retries); the hub additionally bounds each call. Never wait for the user.
+//!   (plus its retries); the hub's guarded door additionally bounds each call by
+//!   `web.aggregator_timeout`. Never wait for the user.
+//! * **Capabilities.** Declare in [`Descriptor::capabilities`] what you implement; the door
+//!   refuses the rest (see [`Capabilities`]).
 //! * **Idempotency.** `resolve_user`, `institution`, `login_form`, `status`, data reads and
 //!   deletes are idempotent and may be retried; deleting something already gone is `Ok`.
 //!   `start` and `answer` are not retried by the hub.
@@ -110,22 +113,37 @@ pub struct Descriptor {
     pub capabilities: Capabilities,
 }
 
-/// Optional features. The hub never calls a method whose capability is false.
+/// Optional features. Every flag except `userless` is enforced by the hub's guarded door
+/// (`hub_app::guard`), which wraps each registered plugin: a call needing an undeclared
+/// capability is refused with [`AggregatorError::Unsupported`] before the plugin sees it, and
+/// an answer using one (an OAuth or external-widget login form, an account selection) is
+/// refused the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Capabilities {
+    /// Re-authenticating an existing connection: `start` with `existing_connection`, and
+    /// `connection_login_form`.
     pub refresh: bool,
+    /// [`Aggregator::webhook`].
     pub webhooks: bool,
+    /// OAuth logins: `start` with [`LoginInput::OAuth`], [`LoginForm::OAuth`], and
+    /// [`Aggregator::oauth_callback`].
     pub oauth: bool,
+    /// The aggregator's own widget: [`LoginForm::ExternalWidget`] and `start` with
+    /// [`LoginInput::ExternalTicket`].
     pub external_widget: bool,
-    /// Asks the user to pick one account for `accountNumber` jobs.
+    /// Asks the user to pick one account for `accountNumber` jobs (states with
+    /// [`ConnectionState::account_selection`]).
     pub account_select: bool,
+    /// [`Aggregator::delete_user`].
     pub delete_user: bool,
+    /// [`Aggregator::delete_connection`] (the delete API and the single-access cleanup).
     pub delete_connection: bool,
-    /// FDX JSON data reads.
+    /// FDX JSON data reads ([`Aggregator::data`]).
     pub data: bool,
-    /// Verifiable-credential (signed JWT) data reads.
+    /// Verifiable-credential (signed JWT) data reads ([`Aggregator::verifiable_credential`]).
     pub verifiable_credentials: bool,
-    /// Needs no aggregator-side user (Plaid-like).
+    /// Needs no aggregator-side user (Plaid-like). Guards no call: the data API then accepts
+    /// requests without `userId`.
     pub userless: bool,
 }
 
@@ -262,6 +280,12 @@ pub struct ConnectionState {
     pub is_being_aggregated: bool,
     /// A user-facing explanation for error statuses ("The password is incorrect").
     pub message: Option<String>,
+    /// True when the pending challenge asks the user to pick one account (single account
+    /// selection for `accountNumber` jobs). Only plugins declaring
+    /// [`Capabilities::account_select`] may set it; the widget shows its account screen from
+    /// this flag, never from the prompt text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub account_selection: bool,
     /// The account the user chose in an account-selection step.
     pub selected_account_id: Option<String>,
     /// Extra, non-secret fields merged into the postMessage payloads.
@@ -280,6 +304,7 @@ impl ConnectionState {
             oauth_window_uri: None,
             is_being_aggregated: false,
             message: None,
+            account_selection: false,
             selected_account_id: None,
             post_message_extras: serde_json::Map::new(),
         }
@@ -340,10 +365,39 @@ pub enum DataPayload {
     Fdx(serde_json::Value),
 }
 
+/// A login that always works at a test aggregator's banks, shown to the user as a hint on the
+/// credential form. Public by definition: never a real credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// Where the buttons of a test aggregator's stand-in OAuth consent page lead (the hub serves
+/// the page at `/{aggregator id}/oauth/authorize?state=…`). Both lead to the hub's OAuth return.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestConsentPage {
+    pub approve_url: String,
+    pub deny_url: String,
+}
+
 /// An aggregator plugin. See the module docs for the contract.
 #[async_trait]
 pub trait Aggregator: Send + Sync + Debug + 'static {
     fn descriptor(&self) -> &Descriptor;
+
+    /// The demo login of a test aggregator (the sandbox's `user_good` / `pass_good`), which the
+    /// widget shows on the credential form. `None` (the default) for real aggregators.
+    fn test_credentials(&self) -> Option<TestCredentials> {
+        None
+    }
+
+    /// A test aggregator's stand-in for a bank's OAuth page, for connection `state`, served by
+    /// the hub at `/{aggregator id}/oauth/authorize?state=…` (the sandbox's `oauth_window_uri`
+    /// points there). `None` (the default): the hub serves no such page for this aggregator.
+    fn test_consent_page(&self, _hub_base_url: &str, _state: &str) -> Option<TestConsentPage> {
+        None
+    }
 
     fn id(&self) -> &AggregatorId {
         &self.descriptor().id
@@ -453,6 +507,25 @@ pub trait Aggregator: Send + Sync + Debug + 'static {
             self.id(),
             "verifiable credentials",
         ))
+    }
+}
+
+/// What a plugin's registration function receives besides its own configuration section.
+///
+/// Every aggregator crate exposes one function,
+/// `pub fn register(section, context: &PluginContext, registry: &mut AggregatorRegistry)
+/// -> Result<(), E: Display>`, that reads its section, logs when it is off, fails with a
+/// message naming the key when the section is wrong, and adds its instances to the registry;
+/// wiring it into the binary is one line.
+#[derive(Clone)]
+pub struct PluginContext {
+    /// The shared state store, for plugins that keep connection state in it.
+    pub store: Arc<dyn crate::Store>,
+}
+
+impl Debug for PluginContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext").finish_non_exhaustive()
     }
 }
 

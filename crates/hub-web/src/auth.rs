@@ -523,6 +523,14 @@ mod tests {
     }
 }
 
+/// One authenticator per endpoint group; the caller extractors read it from the app data.
+#[derive(Debug)]
+pub struct Authenticators {
+    pub widget: Authenticator,
+    pub data: Authenticator,
+    pub delete: Authenticator,
+}
+
 /// The authenticated caller of a widget-group endpoint (`/widgetUrl`, `/api/token`).
 pub struct WidgetCaller(pub Principal);
 /// The authenticated caller of a data endpoint.
@@ -540,8 +548,8 @@ macro_rules! caller_extractor {
                 req: &actix_web::HttpRequest,
                 _payload: &mut actix_web::dev::Payload,
             ) -> Self::Future {
-                let state = req
-                    .app_data::<actix_web::web::Data<crate::state::AppState>>()
+                let authenticators = req
+                    .app_data::<actix_web::web::Data<Authenticators>>()
                     .cloned();
                 let header = |name: &str| {
                     req.headers()
@@ -552,10 +560,9 @@ macro_rules! caller_extractor {
                 let authorization = header("authorization");
                 let api_key = header("x-api-key");
                 Box::pin(async move {
-                    let state =
-                        state.ok_or_else(|| HubError::internal("application state missing"))?;
-                    let principal = state
-                        .auth()
+                    let authenticators = authenticators
+                        .ok_or_else(|| HubError::internal("authenticators missing"))?;
+                    let principal = authenticators
                         .$group
                         .authenticate(authorization.as_deref(), api_key.as_deref())
                         .await?;

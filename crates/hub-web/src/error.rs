@@ -2,6 +2,10 @@
 //!
 //! JSON for API clients: `{"message": "...", "code": "invalid_input", "field": "jobTypes"}`.
 //! HTML (escaped) for pages the browser navigates to, such as `/widget`.
+//!
+//! 4xx messages say exactly what is wrong. A 5xx never shows internal or upstream detail: the
+//! [`server_errors`] handler replaces its message with a generic one plus the request id
+//! (`requestId` in JSON), and logs the detail under that id.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -79,16 +83,6 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        if self.error.code == ErrorCode::Overloaded {
-            // The store logs a rate-limited warning itself; one line per refused request
-            // would flood the log exactly when the hub is overloaded.
-            tracing::debug!(
-                code = self.error.code.as_str(),
-                "request refused: at capacity"
-            );
-        } else if status.is_server_error() {
-            tracing::warn!(code = self.error.code.as_str(), message = %self.error.message, "request failed");
-        }
         let mut builder = HttpResponse::build(status);
         builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
         match self.error.code {
@@ -122,6 +116,103 @@ impl ResponseError for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// What a caller is told about a 5xx. The 503 texts are the hub's own fixed sentences naming
+/// the unavailable dependency (the store, the identity provider) or saying it is at capacity,
+/// never the underlying error, so they stay; every other 5xx gets a fixed sentence for its
+/// code.
+fn public_message(code: ErrorCode, message: &str) -> &str {
+    match code {
+        ErrorCode::Unavailable | ErrorCode::Overloaded => message,
+        ErrorCode::Upstream => "The aggregator answered with an error; try again later",
+        ErrorCode::UpstreamTimeout => "The aggregator did not answer in time; try again",
+        _ => "Something went wrong inside the hub",
+    }
+}
+
+#[derive(serde::Serialize)]
+struct ServerErrorBody<'a> {
+    message: &'a str,
+    code: &'static str,
+    #[serde(rename = "requestId")]
+    request_id: &'a str,
+}
+
+/// `ErrorHandlers` hook for every 5xx carrying an error: logs the detail (code, message, the
+/// error's cause chain) under the request id, and answers with the generic message and the
+/// request id. A 5xx built without an error (the readiness probe) is left alone.
+pub fn server_errors<B>(
+    res: actix_web::dev::ServiceResponse<B>,
+) -> actix_web::Result<actix_web::middleware::ErrorHandlerResponse<B>> {
+    use actix_web::HttpMessage;
+    use actix_web::middleware::ErrorHandlerResponse;
+    let request_id = res
+        .request()
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let status = res.status();
+    let Some(error) = res.response().error() else {
+        return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
+    };
+    let (code, format, retry_after, detail) = match error.as_error::<ApiError>() {
+        Some(api) => (
+            api.error.code,
+            api.format,
+            api.error.retry_after,
+            api.error.message.clone(),
+        ),
+        None => {
+            let mut chain = error.to_string();
+            let mut source = std::error::Error::source(error);
+            while let Some(cause) = source {
+                chain.push_str(": ");
+                chain.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            (ErrorCode::Internal, ErrorFormat::Json, None, chain)
+        }
+    };
+    if code == ErrorCode::Overloaded {
+        // The store logs a rate-limited warning itself; one line per refused request would
+        // flood the log exactly when the hub is overloaded.
+        tracing::debug!(request_id = %request_id, code = code.as_str(), "request refused: at capacity");
+    } else {
+        tracing::error!(
+            request_id = %request_id,
+            status = status.as_u16(),
+            code = code.as_str(),
+            error = %detail,
+            "request failed"
+        );
+    }
+    let message = format!(
+        "{} (request id {request_id})",
+        public_message(code, &detail)
+    );
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header((header::CACHE_CONTROL, HeaderValue::from_static("no-store")));
+    if let Some(seconds) = retry_after {
+        builder.insert_header((header::RETRY_AFTER, seconds.to_string()));
+    }
+    let response = match format {
+        ErrorFormat::Json => builder.json(ServerErrorBody {
+            message: &message,
+            code: code.as_str(),
+            request_id: &request_id,
+        }),
+        ErrorFormat::Html => {
+            let html = crate::views::error_page(status.as_u16(), &message);
+            crate::views::with_page_headers(&mut builder);
+            builder.content_type("text/html; charset=utf-8").body(html)
+        }
+    };
+    let (request, _) = res.into_parts();
+    Ok(ErrorHandlerResponse::Response(
+        actix_web::dev::ServiceResponse::new(request, response).map_into_right_body(),
+    ))
+}
 
 #[cfg(test)]
 mod tests {
@@ -162,6 +253,89 @@ mod tests {
         let html = String::from_utf8(body.to_vec()).unwrap();
         assert!(html.contains("&#60;script&#62;alert(1)"), "{html}");
         assert!(!html.contains("<script>alert"));
+    }
+
+    #[actix_web::test]
+    async fn a_5xx_says_only_a_generic_message_and_the_request_id() {
+        use actix_web::{App, test, web};
+        async fn upstream() -> ApiResult<HttpResponse> {
+            Err(HubError::new(
+                ErrorCode::Upstream,
+                "aggregator error (HTTP 500): internal stack trace at db.example:5432",
+            )
+            .into())
+        }
+        async fn page() -> ApiResult<HttpResponse> {
+            Err(ApiError::page(HubError::internal(
+                "stored record session:abc could not be read",
+            )))
+        }
+        async fn store_down() -> ApiResult<HttpResponse> {
+            Err(HubError::new(
+                ErrorCode::Unavailable,
+                "The hub's state store is unavailable; try again shortly",
+            )
+            .into())
+        }
+        async fn bad_input() -> ApiResult<HttpResponse> {
+            Err(HubError::invalid("userId", "\"userId\" is required").into())
+        }
+        let app = test::init_service(
+            App::new()
+                .wrap(
+                    actix_web::middleware::ErrorHandlers::new()
+                        .default_handler_server(server_errors),
+                )
+                .wrap(tracing_actix_web::TracingLogger::<
+                    crate::tracing_span::RequestSpan,
+                >::new())
+                .route("/upstream", web::get().to(upstream))
+                .route("/page", web::get().to(page))
+                .route("/store", web::get().to(store_down))
+                .route("/bad", web::get().to(bad_input)),
+        )
+        .await;
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/upstream").to_request()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+        let v: serde_json::Value = test::read_body_json(resp).await;
+        let id = v["requestId"].as_str().unwrap().to_owned();
+        assert_eq!(id.len(), 36, "a UUID: {v}");
+        assert_eq!(v["code"], "upstream_error");
+        let message = v["message"].as_str().unwrap();
+        assert!(message.contains(&id), "{message}");
+        assert!(
+            !message.contains("db.example") && !message.contains("HTTP 500"),
+            "{message}"
+        );
+
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/page").to_request()).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let html = String::from_utf8(test::read_body(resp).await.to_vec()).unwrap();
+        assert!(html.contains("request id"), "{html}");
+        assert!(!html.contains("session:abc"), "{html}");
+
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/store").to_request()).await;
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let v: serde_json::Value = test::read_body_json(resp).await;
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("state store is unavailable"),
+            "{v}"
+        );
+        assert!(v["requestId"].is_string());
+
+        // 4xx stay specific and untouched.
+        let resp =
+            test::call_service(&app, test::TestRequest::get().uri("/bad").to_request()).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        let v: serde_json::Value = test::read_body_json(resp).await;
+        assert_eq!(v["message"], "\"userId\" is required");
+        assert!(v.get("requestId").is_none());
     }
 
     #[test]

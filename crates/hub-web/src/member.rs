@@ -1,116 +1,79 @@
-//! Connection records (what the hub remembers about a connection) and the UCW-compatible
-//! `member` JSON the widget reads, including the postMessage payloads computed once, here.
+//! The UCW-compatible `member` JSON the widget reads and the OAuth-state JSON, including the
+//! postMessage payloads, computed once, here, from a [`ConnectionRecord`].
 
-use hub_core::aggregator::{ConnectionRef, ConnectionState};
+pub use hub_app::record::{ConnectionRecord, connection_key};
+use hub_core::aggregator::ConnectionState;
 use hub_core::status::ChallengeType;
-use hub_core::{AggregatorId, AggregatorUserId, ConnectionId, JobTypes, UserId};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-/// Stored under `conn:{aggregator}:{connection}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConnectionRecord {
-    pub aggregator: AggregatorId,
-    pub connection_id: ConnectionId,
-    /// The host's user who owns the connection; every access is checked against it.
-    pub owner: UserId,
-    pub aggregator_user: AggregatorUserId,
-    pub ucp_institution_id: String,
-    pub aggregator_institution_id: String,
-    pub job_types: JobTypes,
-    pub single_account_select: bool,
-    pub is_oauth: bool,
-    pub state: ConnectionState,
-    pub created_at: i64,
-    pub updated_at: i64,
-    /// Set when the connection was made in redirection mode.
-    #[serde(default)]
-    pub redirection_id: Option<String>,
-    #[serde(default)]
-    pub access_mode: hub_core::aggregator::AccessMode,
+/// `connect/memberConnected` metadata (UCW v2 fields plus aggregator extras).
+pub fn member_connected_payload(record: &ConnectionRecord) -> Value {
+    let mut payload: Map<String, Value> = record.state.post_message_extras.clone();
+    payload.insert("ucpInstitutionId".into(), json!(record.ucp_institution_id));
+    payload.insert("aggregator".into(), json!(record.aggregator));
+    payload.insert("connectionId".into(), json!(record.connection_id));
+    payload.insert("aggregatorUserId".into(), json!(record.aggregator_user));
+    Value::Object(payload)
 }
 
-pub fn connection_key(aggregator: &str, connection: &str) -> String {
-    format!("conn:{aggregator}:{connection}")
+/// `connect/memberStatusUpdate` metadata: the connected payload plus `connectionStatus`.
+pub fn member_status_payload(record: &ConnectionRecord) -> Value {
+    let mut payload = member_connected_payload(record);
+    if let Value::Object(map) = &mut payload {
+        map.insert("connectionStatus".into(), json!(record.state.status.code()));
+    }
+    payload
 }
 
-impl ConnectionRecord {
-    pub fn key(&self) -> String {
-        connection_key(self.aggregator.as_str(), self.connection_id.as_str())
-    }
+/// The UCW `member` object the widget polls.
+pub fn to_member(record: &ConnectionRecord) -> Value {
+    let s = &record.state;
+    let connected = s.status == hub_core::ConnectionStatus::CONNECTED;
+    json!({
+        "guid": record.connection_id,
+        "institution_guid": record.aggregator_institution_id,
+        "ucpInstitutionId": record.ucp_institution_id,
+        "connection_status": s.status.code(),
+        "connection_status_name": s.status.name(),
+        "most_recent_job_guid": if connected { s.job_id.clone().or_else(|| Some(record.connection_id.to_string())) } else { None },
+        "is_oauth": record.is_oauth,
+        "oauth_window_uri": s.oauth_window_uri,
+        "aggregator": record.aggregator,
+        "is_being_aggregated": s.is_being_aggregated,
+        "user_guid": record.aggregator_user,
+        "error_message": s.message,
+        "selected_account_id": s.selected_account_id,
+        "accountSelection": s.account_selection && s.status.needs_answer(),
+        "nextStep": next_step(s),
+        "postMessageEventData": {
+            "memberConnected": member_connected_payload(record),
+            "memberStatusUpdate": member_status_payload(record),
+        },
+        "mfa": { "credentials": mfa_credentials(s) },
+    })
+}
 
-    pub fn connection_ref(&self) -> ConnectionRef {
-        ConnectionRef {
-            user: self.aggregator_user.clone(),
-            connection_id: self.connection_id.clone(),
-            job_id: self.state.job_id.clone(),
-            institution_id: self.aggregator_institution_id.clone(),
-            job_types: self.job_types.clone(),
-            single_account_select: self.single_account_select,
+/// The screen the widget shows next, decided here so the browser never infers it from
+/// statuses or prompt texts: `connected`, `mfa`, `accountSelection` (a challenge the plugin
+/// flagged as picking an account), `connecting` (keep polling) or `error`.
+pub fn next_step(state: &ConnectionState) -> &'static str {
+    let status = state.status;
+    if status == hub_core::ConnectionStatus::CONNECTED {
+        if state.is_being_aggregated {
+            "connecting"
+        } else {
+            "connected"
         }
-    }
-
-    /// Applies a fresh state from the aggregator. A terminal status is never overwritten by
-    /// a stale in-progress one (e.g. a slow poll racing an OAuth return).
-    pub fn apply(&mut self, mut state: ConnectionState) -> bool {
-        if self.state.status.is_terminal() && !state.status.is_terminal() {
-            return false;
+    } else if status.needs_answer() && !state.challenges.is_empty() {
+        if state.account_selection {
+            "accountSelection"
+        } else {
+            "mfa"
         }
-        if state.job_id.is_none() {
-            state.job_id = self.state.job_id.clone();
-        }
-        if state.oauth_window_uri.is_none() && !state.status.is_terminal() {
-            state.oauth_window_uri = self.state.oauth_window_uri.clone();
-        }
-        let changed = state != self.state;
-        self.state = state;
-        self.updated_at = hub_core::unix_now();
-        changed
-    }
-
-    /// `connect/memberConnected` metadata (UCW v2 fields plus aggregator extras).
-    pub fn member_connected_payload(&self) -> Value {
-        let mut payload: Map<String, Value> = self.state.post_message_extras.clone();
-        payload.insert("ucpInstitutionId".into(), json!(self.ucp_institution_id));
-        payload.insert("aggregator".into(), json!(self.aggregator));
-        payload.insert("connectionId".into(), json!(self.connection_id));
-        payload.insert("aggregatorUserId".into(), json!(self.aggregator_user));
-        Value::Object(payload)
-    }
-
-    /// `connect/memberStatusUpdate` metadata: the connected payload plus `connectionStatus`.
-    pub fn member_status_payload(&self) -> Value {
-        let mut payload = self.member_connected_payload();
-        if let Value::Object(map) = &mut payload {
-            map.insert("connectionStatus".into(), json!(self.state.status.code()));
-        }
-        payload
-    }
-
-    /// The UCW `member` object the widget polls.
-    pub fn to_member(&self) -> Value {
-        let s = &self.state;
-        let connected = s.status == hub_core::ConnectionStatus::CONNECTED;
-        json!({
-            "guid": self.connection_id,
-            "institution_guid": self.aggregator_institution_id,
-            "ucpInstitutionId": self.ucp_institution_id,
-            "connection_status": s.status.code(),
-            "connection_status_name": s.status.name(),
-            "most_recent_job_guid": if connected { s.job_id.clone().or_else(|| Some(self.connection_id.to_string())) } else { None },
-            "is_oauth": self.is_oauth,
-            "oauth_window_uri": s.oauth_window_uri,
-            "aggregator": self.aggregator,
-            "is_being_aggregated": s.is_being_aggregated,
-            "user_guid": self.aggregator_user,
-            "error_message": s.message,
-            "selected_account_id": s.selected_account_id,
-            "postMessageEventData": {
-                "memberConnected": self.member_connected_payload(),
-                "memberStatusUpdate": self.member_status_payload(),
-            },
-            "mfa": { "credentials": mfa_credentials(s) },
-        })
+    } else if status.is_in_progress() {
+        "connecting"
+    } else {
+        "error"
     }
 }
 
@@ -189,7 +152,9 @@ pub fn oauth_error_reason(status: hub_core::ConnectionStatus) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hub_core::aggregator::ConnectionState;
     use hub_core::status::{Challenge, ChallengeOption};
+    use hub_core::{AggregatorId, AggregatorUserId, ConnectionId, JobTypes, UserId};
     use hub_core::{ConnectionStatus, JobType};
 
     fn record(status: ConnectionStatus) -> ConnectionRecord {
@@ -220,7 +185,7 @@ mod tests {
     #[test]
     fn payloads_carry_v2_fields() {
         let r = record(ConnectionStatus::CONNECTED);
-        let p = r.member_status_payload();
+        let p = member_status_payload(&r);
         assert_eq!(p["ucpInstitutionId"], "sandbox_bank");
         assert_eq!(p["aggregator"], "sandbox");
         assert_eq!(p["connectionId"], "C1");
@@ -228,11 +193,11 @@ mod tests {
         assert_eq!(p["connectionStatus"], 6);
         assert_eq!(p["extra"], "x");
         assert!(
-            r.member_connected_payload()
+            member_connected_payload(&r)
                 .get("connectionStatus")
                 .is_none()
         );
-        let m = r.to_member();
+        let m = to_member(&r);
         assert_eq!(m["connection_status"], 6);
         assert_eq!(m["most_recent_job_guid"], "C1");
     }
@@ -251,29 +216,29 @@ mod tests {
             }],
             image_data_uri: None,
         }];
-        let m = r.to_member();
+        let m = to_member(&r);
         let c = &m["mfa"]["credentials"][0];
         assert_eq!(c["guid"], "q1");
         assert_eq!(c["type"], 2);
         assert_eq!(c["challenge_type"], "OPTIONS");
         assert_eq!(c["options"][0]["value"], "email");
         assert!(m["most_recent_job_guid"].is_null());
-    }
-
-    #[test]
-    fn terminal_state_is_not_overwritten_by_stale_progress() {
-        let mut r = record(ConnectionStatus::CONNECTED);
-        assert!(!r.apply(ConnectionState::new(
-            ConnectionId::new("C1"),
-            ConnectionStatus::PENDING
-        )));
-        assert_eq!(r.state.status, ConnectionStatus::CONNECTED);
-        let mut r = record(ConnectionStatus::PENDING);
-        assert!(r.apply(ConnectionState::new(
-            ConnectionId::new("C1"),
-            ConnectionStatus::DENIED
-        )));
-        assert_eq!(oauth_state(&r)["auth_status"], 3);
-        assert_eq!(oauth_state(&r)["error_reason_name"], "DENIED");
+        assert_eq!(m["nextStep"], "mfa");
+        assert_eq!(m["accountSelection"], false);
+        r.state.account_selection = true;
+        let m = to_member(&r);
+        assert_eq!(m["nextStep"], "accountSelection");
+        assert_eq!(m["accountSelection"], true);
+        for (status, aggregating, step) in [
+            (ConnectionStatus::CONNECTED, false, "connected"),
+            (ConnectionStatus::CONNECTED, true, "connecting"),
+            (ConnectionStatus::PENDING, false, "connecting"),
+            (ConnectionStatus::LOCKED, false, "error"),
+            (ConnectionStatus::CHALLENGED, false, "error"),
+        ] {
+            let mut state = ConnectionState::new(ConnectionId::new("C1"), status);
+            state.is_being_aggregated = aggregating;
+            assert_eq!(next_step(&state), step, "{status:?}");
+        }
     }
 }

@@ -1,55 +1,26 @@
-//! Everything a request handler needs, built once at start-up.
+//! What a request handler needs: the application ([`hub_app::App`], reached through `Deref`)
+//! and the authenticators of the endpoint groups.
 
+pub use crate::auth::Authenticators;
 use crate::auth::{AuthSettings, Authenticator};
-use crate::settings::WebSettings;
+use hub_app::{App, WebSettings};
 use hub_catalog::{Catalog, Preferences, RandomSource};
 use hub_core::Store;
 use hub_core::aggregator::AggregatorRegistry;
-use parking_lot::Mutex;
 use std::sync::Arc;
 
-/// Shared application state. Cheap to clone (one `Arc`).
-#[derive(Clone)]
+/// Shared HTTP state. Cheap to clone (two `Arc`s).
+#[derive(Clone, Debug)]
 pub struct AppState {
-    inner: Arc<Inner>,
+    app: App,
+    auth: Arc<Authenticators>,
 }
 
-struct Inner {
-    settings: WebSettings,
-    store: Arc<dyn Store>,
-    aggregators: AggregatorRegistry,
-    catalog: Arc<Catalog>,
-    preferences: Preferences,
-    rng: Mutex<Box<dyn RandomSource>>,
-    /// Aggregator ids accepted in widget params, sorted, for validation messages.
-    aggregator_ids: Vec<String>,
-    /// Production aggregator ids accepted for `aggregatorOverride`: the institution block
-    /// keys of the enabled aggregators, sorted.
-    override_ids: Vec<String>,
-    /// Block keys a session without `aggregatorOverride` may use: the preferences' supported
-    /// list (every enabled key when it is empty) ∩ enabled, sorted. Fixed at start-up.
-    default_blocks: Vec<String>,
-    auth: Authenticators,
-    /// Outbound HTTP (webhooks to the host), built once.
-    http: reqwest::Client,
-    search_cache: crate::search_cache::SearchCache,
-}
+impl std::ops::Deref for AppState {
+    type Target = App;
 
-/// One authenticator per endpoint group.
-#[derive(Debug)]
-pub struct Authenticators {
-    pub widget: Authenticator,
-    pub data: Authenticator,
-    pub delete: Authenticator,
-}
-
-impl std::fmt::Debug for AppState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppState")
-            .field("settings", &self.inner.settings)
-            .field("aggregators", &self.inner.aggregator_ids)
-            .field("institutions", &self.inner.catalog.len())
-            .finish_non_exhaustive()
+    fn deref(&self) -> &App {
+        &self.app
     }
 }
 
@@ -69,97 +40,23 @@ impl AppState {
             data: Authenticator::new(auth.data.clone())?,
             delete: Authenticator::new(auth.delete.clone())?,
         };
-        let aggregator_ids: Vec<String> = aggregators.ids().map(|id| id.to_string()).collect();
-        let mut override_ids: Vec<String> = aggregators
-            .iter()
-            .map(|a| a.descriptor().institution_key.clone())
-            .collect();
-        override_ids.sort();
-        override_ids.dedup();
-        let supported = &preferences.supported_aggregators;
-        let default_blocks: Vec<String> = override_ids
-            .iter()
-            .filter(|key| supported.is_empty() || supported.contains(*key))
-            .cloned()
-            .collect();
-        let search_cache = crate::search_cache::SearchCache::new(settings.search_cache_entries);
+        let app = App::new(settings, store, aggregators, catalog, preferences, rng)?;
         Ok(AppState {
-            inner: Arc::new(Inner {
-                search_cache,
-                settings,
-                store,
-                aggregators,
-                catalog,
-                preferences,
-                rng: Mutex::new(rng),
-                aggregator_ids,
-                override_ids,
-                default_blocks,
-                auth,
-                http: reqwest::Client::builder()
-                    .timeout(std::time::Duration::from_secs(10))
-                    .build()
-                    .map_err(|e| format!("outbound HTTP client: {e}"))?,
-            }),
+            app,
+            auth: Arc::new(auth),
         })
     }
 
-    pub fn search_cache(&self) -> &crate::search_cache::SearchCache {
-        &self.inner.search_cache
-    }
-
-    pub fn http_client(&self) -> &reqwest::Client {
-        &self.inner.http
+    /// The application services' handle (for the binary's workers and for tests).
+    pub fn app(&self) -> &App {
+        &self.app
     }
 
     pub fn auth(&self) -> &Authenticators {
-        &self.inner.auth
+        &self.auth
     }
 
-    pub fn settings(&self) -> &WebSettings {
-        &self.inner.settings
-    }
-
-    pub fn store(&self) -> &dyn Store {
-        self.inner.store.as_ref()
-    }
-
-    pub fn aggregators(&self) -> &AggregatorRegistry {
-        &self.inner.aggregators
-    }
-
-    pub fn catalog(&self) -> &Catalog {
-        &self.inner.catalog
-    }
-
-    pub fn preferences(&self) -> &Preferences {
-        &self.inner.preferences
-    }
-
-    pub fn with_rng<T>(&self, f: impl FnOnce(&mut dyn RandomSource) -> T) -> T {
-        let mut guard = self.inner.rng.lock();
-        f(guard.as_mut())
-    }
-
-    /// The CSP `frame-ancestors` source list: the allowed host origins, or `*`.
-    pub fn frame_ancestors(&self) -> String {
-        let allowed = &self.inner.settings.allowed_origins;
-        if allowed.is_empty() {
-            "*".to_owned()
-        } else {
-            format!("'self' {}", allowed.join(" "))
-        }
-    }
-
-    pub fn aggregator_ids(&self) -> &[String] {
-        &self.inner.aggregator_ids
-    }
-
-    pub fn override_ids(&self) -> &[String] {
-        &self.inner.override_ids
-    }
-
-    pub fn default_blocks(&self) -> &[String] {
-        &self.inner.default_blocks
+    pub(crate) fn auth_arc(&self) -> Arc<Authenticators> {
+        self.auth.clone()
     }
 }

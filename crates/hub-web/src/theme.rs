@@ -5,16 +5,14 @@
 //! list): the query is re-validated with the same rules as the `theme` widget parameter, so
 //! nothing the host passes is ever written out as raw CSS.
 
-use crate::state::AppState;
 use actix_web::http::header;
 use actix_web::{HttpResponse, get, web};
 use hub_core::widget::{Theme, parse_theme};
 use serde_json::{Map, Value};
 use std::fmt::Write as _;
 
-/// The configured default (`[web.theme]`) with the widget parameter's values on top.
-pub fn effective(state: &AppState, requested: Option<&Theme>) -> Theme {
-    let base = &state.settings().theme;
+/// The configured default (`base`, `[web.theme]`) with the widget parameter's values on top.
+pub fn effective(base: &Theme, requested: Option<&Theme>) -> Theme {
     requested.map_or_else(|| base.clone(), |t| t.over(base))
 }
 

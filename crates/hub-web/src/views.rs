@@ -2,13 +2,11 @@
 //! never build HTML strings themselves.
 
 use crate::i18n::Messages;
-use crate::session::WidgetSession;
-use crate::state::AppState;
 use actix_web::HttpResponseBuilder;
 use actix_web::http::header;
 use askama::Template;
 use hub_core::HubError;
-use hub_core::widget::{LANGUAGES, normalize_language};
+use hub_core::widget::{LANGUAGES, Theme, normalize_language};
 
 /// Headers for every HTML page. (CSP and other security headers are added for all HTML by
 /// the middleware in `security.rs`.)
@@ -64,12 +62,13 @@ struct WidgetPage<'a> {
     theme_href: Option<String>,
 }
 
-pub fn widget_page(state: &AppState, session: &WidgetSession) -> Result<String, HubError> {
-    let theme = crate::theme::effective(state, session.params.theme.as_ref());
+/// The widget page in `language`, styled by `theme` (the effective one: configured default
+/// plus the session's parameter).
+pub fn widget_page(language: &str, theme: &Theme) -> Result<String, HubError> {
     WidgetPage {
-        language: &session.language,
-        t: Messages::new(&session.language),
-        theme_href: crate::theme::href(&theme),
+        language,
+        t: Messages::new(language),
+        theme_href: crate::theme::href(theme),
     }
     .render()
     .map_err(|e| HubError::internal(format!("rendering the widget page failed: {e}")))
@@ -136,21 +135,22 @@ pub fn oauth_result_page(connected: bool) -> String {
 }
 
 #[derive(Template)]
-#[template(path = "sandbox_consent.html")]
-struct SandboxConsentPage<'a> {
+#[template(path = "test_consent.html")]
+struct TestConsentPage<'a> {
     approve_url: &'a str,
     deny_url: &'a str,
     t: Messages,
 }
 
-pub fn sandbox_consent_page(approve_url: &str, deny_url: &str) -> String {
-    SandboxConsentPage {
+/// A test aggregator's stand-in OAuth consent page.
+pub fn test_consent_page(approve_url: &str, deny_url: &str) -> String {
+    TestConsentPage {
         approve_url,
         deny_url,
         t: Messages::new("en"),
     }
     .render()
-    .unwrap_or_else(|_| "<!doctype html><title>Sandbox</title>".to_owned())
+    .unwrap_or_else(|_| "<!doctype html><title>Consent</title>".to_owned())
 }
 
 #[derive(Template)]
@@ -266,7 +266,7 @@ mod tests {
             gone.contains("This page isn") && gone.contains("available"),
             "{gone}"
         );
-        let consent = sandbox_consent_page("/a?x=1&y=2", "/d");
+        let consent = test_consent_page("/a?x=1&y=2", "/d");
         assert!(
             consent.contains("id=\"authorize\" href=\"/a?x=1&#38;y=2\""),
             "{consent}"

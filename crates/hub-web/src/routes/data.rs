@@ -38,17 +38,15 @@
 
 use crate::auth::{DataCaller, DeleteCaller};
 use crate::error::ApiResult;
-use crate::flow;
-use crate::member::{ConnectionRecord, connection_key};
 use crate::routes::no_store;
 use crate::state::AppState;
 use actix_web::guard::{self, GuardContext};
 use actix_web::{HttpRequest, HttpResponse, web};
-use hub_core::aggregator::{Aggregator, ConnectionRef, DataPayload};
-use hub_core::data::{DataKind, DataQuery, DateRange};
-use hub_core::{
-    AggregatorUserId, ConnectionId, ErrorCode, HubError, JobType, JobTypes, StoreExt, UserId,
-};
+use hub_app::data::{self, DataOutput, DataRequest};
+use hub_core::HubError;
+use hub_core::aggregator::Aggregator;
+use hub_core::data::{DataKind, DateRange};
+use hub_core::{ConnectionId, UserId};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -113,7 +111,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
-fn api_switch(ctx: &GuardContext<'_>, pick: fn(&crate::api_settings::ApiSettings) -> bool) -> bool {
+fn api_switch(
+    ctx: &GuardContext<'_>,
+    pick: fn(&hub_app::api_settings::ApiSettings) -> bool,
+) -> bool {
     ctx.app_data::<web::Data<AppState>>()
         .is_some_and(|state| pick(&state.settings().api))
 }
@@ -256,44 +257,6 @@ fn date_range(start: Option<&str>, end: Option<&str>) -> Result<DateRange, HubEr
     DateRange::parse(start, end, today)
 }
 
-/// 400 naming the aggregator and the operation it lacks. Checked before any upstream call:
-/// the hub never calls a method whose capability is false.
-fn require(aggregator: &dyn Aggregator, supported: bool, operation: &str) -> Result<(), HubError> {
-    if supported {
-        return Ok(());
-    }
-    let mut error = HubError::new(
-        ErrorCode::Unsupported,
-        format!(
-            "Aggregator \"{}\" does not support {operation}",
-            aggregator.id()
-        ),
-    );
-    error.field = Some("aggregator".into());
-    Err(error)
-}
-
-fn cant_resolve_user() -> HubError {
-    let mut error = HubError::not_found("Can't resolve userId");
-    error.field = Some("userId".into());
-    error
-}
-
-/// The aggregator's user for `user`, never creating one. `None` (userless aggregators) gives
-/// an empty id, which such aggregators ignore.
-async fn resolve_user(
-    state: &AppState,
-    aggregator: &dyn Aggregator,
-    user: Option<&UserId>,
-) -> Result<AggregatorUserId, HubError> {
-    let Some(user) = user else {
-        return Ok(AggregatorUserId::new(""));
-    };
-    flow::call(state, "user lookup", aggregator.find_user(user))
-        .await?
-        .ok_or_else(cant_resolve_user)
-}
-
 // ---------------------------------------------------------------------------------------------
 // Data.
 
@@ -303,15 +266,6 @@ enum Output {
     Fdx,
     /// `{"jwt": "…"}`.
     Vc,
-}
-
-/// A validated data request.
-struct DataRequest {
-    aggregator: Arc<dyn Aggregator>,
-    user: Option<UserId>,
-    connection_id: Option<ConnectionId>,
-    account_id: Option<String>,
-    range: Option<DateRange>,
 }
 
 fn kind_of(segment: &str) -> Result<DataKind, HubError> {
@@ -363,45 +317,11 @@ fn v2_request(
     Ok(request)
 }
 
-/// Capability, user, then the aggregator call.
-async fn serve(
-    state: &AppState,
-    kind: DataKind,
-    output: Output,
-    request: DataRequest,
-) -> ApiResult<HttpResponse> {
-    let aggregator = request.aggregator.as_ref();
-    let capabilities = aggregator.descriptor().capabilities;
-    match output {
-        Output::Fdx => require(aggregator, capabilities.data, "data")?,
-        Output::Vc => require(
-            aggregator,
-            capabilities.verifiable_credentials,
-            "verifiable credentials",
-        )?,
-    }
-    let user = resolve_user(state, aggregator, request.user.as_ref()).await?;
-    let query = DataQuery {
-        user,
-        connection_id: request.connection_id,
-        account_id: request.account_id,
-        range: request.range,
-    };
-    let response = match output {
-        Output::Fdx => {
-            let DataPayload::Fdx(document) =
-                flow::call(state, "data read", aggregator.data(kind, &query)).await?;
-            no_store(HttpResponse::Ok()).json(document)
-        }
-        Output::Vc => {
-            let jwt = flow::call(
-                state,
-                "verifiable credential read",
-                aggregator.verifiable_credential(kind, &query),
-            )
-            .await?;
-            no_store(HttpResponse::Ok()).json(json!({ "jwt": jwt }))
-        }
+/// Calls the data operation and presents its result.
+async fn serve(kind: DataKind, output: Output, request: DataRequest) -> ApiResult<HttpResponse> {
+    let response = match data::read(kind, output == Output::Vc, request).await? {
+        DataOutput::Fdx(document) => no_store(HttpResponse::Ok()).json(document),
+        DataOutput::Vc(jwt) => no_store(HttpResponse::Ok()).json(json!({ "jwt": jwt })),
     };
     Ok(response)
 }
@@ -414,7 +334,7 @@ async fn v2(
 ) -> ApiResult<HttpResponse> {
     let kind = kind_of(kind)?;
     let request = v2_request(state, req, kind)?;
-    serve(state, kind, output, request).await
+    serve(kind, output, request).await
 }
 
 /// `GET /api/data/{accounts|identity|transactions}` (UCW v2).
@@ -506,7 +426,7 @@ async fn v1_connection(
 ) -> ApiResult<HttpResponse> {
     let kind = kind_of(&path.kind)?;
     let request = v1_connection_request(state, req, path)?;
-    serve(state, kind, output, request).await
+    serve(kind, output, request).await
 }
 
 /// `GET /api/data/aggregator/{a}/user/{u}/connection/{c}/{accounts|identity}` (UCW v1).
@@ -537,7 +457,7 @@ async fn v1_transactions_data(
     path: web::Path<V1TransactionsPath>,
 ) -> ApiResult<HttpResponse> {
     let request = v1_transactions_request(&state, &req, &path)?;
-    serve(&state, DataKind::Transactions, Output::Fdx, request).await
+    serve(DataKind::Transactions, Output::Fdx, request).await
 }
 
 /// `GET /api/vc/data/aggregator/{a}/user/{u}/account/{acct}/transactions` (UCW v1).
@@ -548,7 +468,7 @@ async fn v1_transactions_vc(
     path: web::Path<V1TransactionsPath>,
 ) -> ApiResult<HttpResponse> {
     let request = v1_transactions_request(&state, &req, &path)?;
-    serve(&state, DataKind::Transactions, Output::Vc, request).await
+    serve(DataKind::Transactions, Output::Vc, request).await
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -556,83 +476,21 @@ async fn v1_transactions_vc(
 
 /// Deletes the aggregator's user → 204.
 async fn delete_user(
-    state: &AppState,
     aggregator: &dyn Aggregator,
     user: Option<&UserId>,
 ) -> ApiResult<HttpResponse> {
-    require(
-        aggregator,
-        aggregator.descriptor().capabilities.delete_user,
-        "deleting users",
-    )?;
-    let Some(user) = user else {
-        // Only userless aggregators get here, and none of them deletes users.
-        return Err(invalid("userId", "\"userId\" is required").into());
-    };
-    let aggregator_user = resolve_user(state, aggregator, Some(user)).await?;
-    flow::call(
-        state,
-        "delete user",
-        aggregator.delete_user(&aggregator_user),
-    )
-    .await?;
-    tracing::info!(aggregator = %aggregator.id(), "deleted a user through the delete API");
+    data::delete_user(aggregator, user).await?;
     Ok(no_store(HttpResponse::NoContent()).finish())
 }
 
-/// Deletes one connection → 200 `{"message":"Connection deleted"}`.
-///
-/// The plugin needs a [`ConnectionRef`]. When the hub still holds the connection's record
-/// (`conn:{aggregator}:{connection}`, kept for `connection_ttl` after the widget made it),
-/// the reference is built from it, after checking that the record's owner is `userId` (else
-/// 404, without saying whether the connection exists). Without a record (it expired, or the
-/// connection was made elsewhere) the reference is the resolved aggregator user plus the
-/// connection id, with an empty institution id, job types `[transactions]`, no job and no
-/// single-account selection: deleting needs only the user and the connection at every
-/// aggregator the hub supports. On success the hub's record is removed too, so a widget still
-/// polling it gets 404 instead of a stale status.
+/// Deletes one connection ([`data::delete_connection`]) → 200 `{"message":"Connection deleted"}`.
 async fn delete_connection(
     state: &AppState,
     aggregator: &dyn Aggregator,
     user: Option<&UserId>,
     connection: ConnectionId,
 ) -> ApiResult<HttpResponse> {
-    require(
-        aggregator,
-        aggregator.descriptor().capabilities.delete_connection,
-        "deleting connections",
-    )?;
-    let aggregator_user = resolve_user(state, aggregator, user).await?;
-    let key = connection_key(aggregator.id().as_str(), connection.as_str());
-    let record: Option<ConnectionRecord> = state.store().get_json(&key).await?;
-    let reference = match record {
-        Some(record) => {
-            if user.is_some_and(|u| *u != record.owner) {
-                return Err(HubError::not_found(format!(
-                    "Connection \"{connection}\" was not found"
-                ))
-                .into());
-            }
-            record.connection_ref()
-        }
-        None => ConnectionRef {
-            user: aggregator_user,
-            connection_id: connection.clone(),
-            job_id: None,
-            institution_id: String::new(),
-            job_types: JobTypes::new([JobType::Transactions])
-                .ok_or_else(|| HubError::internal("empty default job types"))?,
-            single_account_select: false,
-        },
-    };
-    flow::call(
-        state,
-        "delete connection",
-        aggregator.delete_connection(&reference),
-    )
-    .await?;
-    state.store().delete(&key).await?;
-    tracing::info!(aggregator = %aggregator.id(), connection = %connection, "deleted a connection through the delete API");
+    data::delete_connection(state, aggregator, user, connection).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({ "message": "Connection deleted" })))
 }
 
@@ -654,7 +512,7 @@ async fn v2_delete_user(
         .into());
     }
     query.refuse_unknown(&["aggregator", "userId"])?;
-    delete_user(&state, aggregator.as_ref(), user.as_ref()).await
+    delete_user(aggregator.as_ref(), user.as_ref()).await
 }
 
 /// `DELETE /api/connection?aggregator=&userId=` with `UCW-Connection-Id` → 200.
@@ -685,7 +543,7 @@ async fn v1_delete_user(
     query.refuse_connection_id()?;
     let user = user_param(aggregator.as_ref(), Some(&user))?;
     query.refuse_unknown(&[])?;
-    delete_user(&state, aggregator.as_ref(), user.as_ref()).await
+    delete_user(aggregator.as_ref(), user.as_ref()).await
 }
 
 /// `DELETE /api/aggregator/{aggregator}/user/{userId}/connection/{connectionId}` (UCW v1)

@@ -1,12 +1,12 @@
 //! Institution search, recommendations, selection (routing) and credential forms.
 
 use crate::error::ApiResult;
-use crate::flow::{self, SearchTerm};
 use crate::routes::no_store;
 use crate::session::CurrentSession;
 use crate::state::AppState;
 use actix_web::http::header::ContentType;
 use actix_web::{HttpResponse, get, web};
+use hub_app::flow::{self, SearchTerm};
 use hub_catalog::Page;
 use hub_core::HubError;
 use hub_core::aggregator::{FieldKind, LoginForm};
@@ -118,10 +118,13 @@ pub async fn institution(
 ) -> ApiResult<HttpResponse> {
     let session = flow::select_institution(&state, &session, &path).await?;
     let selected = session.selected()?;
-    let display = flow::aggregator(&state, &selected.aggregator)?
-        .descriptor()
-        .display_name
-        .clone();
+    let aggregator = flow::aggregator(&state, &selected.aggregator)?;
+    let display = aggregator.descriptor().display_name.clone();
+    // A test aggregator's demo login, shown as a hint on its credential form.
+    let test_credentials = match &selected.login {
+        LoginForm::Credentials { .. } => aggregator.test_credentials(),
+        _ => None,
+    };
     let login_kind = match &selected.login {
         LoginForm::Credentials { .. } => "credentials",
         LoginForm::OAuth => "oauth",
@@ -140,6 +143,7 @@ pub async fn institution(
         "aggregatorDisplayName": display,
         "ucpInstitutionId": selected.ucp_id,
         "login_kind": login_kind,
+        "testCredentials": test_credentials,
         "external_widget": match &selected.login { LoginForm::ExternalWidget(w) => serde_json::to_value(w).unwrap_or(Value::Null), _ => Value::Null },
     })))
 }

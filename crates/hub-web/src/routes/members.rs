@@ -1,12 +1,13 @@
 //! Members (connections): create, poll, answer challenges, re-authenticate.
 
 use crate::error::ApiResult;
-use crate::flow::{self, StartInput};
+use crate::member;
 use crate::routes::institutions::credential_fields;
 use crate::routes::no_store;
 use crate::session::CurrentSession;
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, post, put, web};
+use hub_app::flow::{self, StartInput};
 use hub_core::HubError;
 use serde::Deserialize;
 use serde_json::json;
@@ -63,7 +64,7 @@ pub async fn create(
         },
     )
     .await?;
-    Ok(no_store(HttpResponse::Ok()).json(json!({ "member": record.to_member() })))
+    Ok(no_store(HttpResponse::Ok()).json(json!({ "member": member::to_member(&record) })))
 }
 
 /// The session's connection, if any (UCW returns the refresh connection here).
@@ -76,7 +77,7 @@ pub async fn list(
         return Ok(no_store(HttpResponse::Ok()).json(json!([])));
     };
     let record = flow::owned_record(&state, &session, id.as_str()).await?;
-    Ok(no_store(HttpResponse::Ok()).json(json!([record.to_member()])))
+    Ok(no_store(HttpResponse::Ok()).json(json!([member::to_member(&record)])))
 }
 
 #[get("/members/{guid}")]
@@ -86,7 +87,7 @@ pub async fn get(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let record = flow::poll_member(&state, &session, &path).await?;
-    Ok(no_store(HttpResponse::Ok()).json(record.to_member()))
+    Ok(no_store(HttpResponse::Ok()).json(member::to_member(&record)))
 }
 
 /// Answers MFA (`{"mfa": {"credentials": [{"guid", "value"}]}}`, or UCW's top-level
@@ -109,7 +110,7 @@ pub async fn answer(
         );
     }
     let record = flow::answer_member(&state, &session, &path, answers).await?;
-    Ok(no_store(HttpResponse::Ok()).json(record.to_member()))
+    Ok(no_store(HttpResponse::Ok()).json(member::to_member(&record)))
 }
 
 #[get("/members/{guid}/credentials")]

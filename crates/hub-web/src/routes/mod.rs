@@ -40,7 +40,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(oauth::oauth_states)
         .service(oauth::oauth_state)
         .service(oauth::redirect_from)
-        .service(oauth::sandbox_consent)
+        .service(oauth::test_consent)
         .service(crate::assets::static_file)
         .service(crate::assets::connect_js)
         .service(crate::assets::connect_d_ts)

@@ -1,7 +1,6 @@
-//! OAuth states, the bank's return leg, the sandbox consent page, and webhooks.
+//! OAuth states, the bank's return leg, a test aggregator's consent page, and webhooks.
 
 use crate::error::{ApiError, ApiResult};
-use crate::flow;
 use crate::routes::no_store;
 use crate::session::CurrentSession;
 use crate::state::AppState;
@@ -9,6 +8,7 @@ use crate::views;
 use crate::webhook_guard::{self, SourceLimiter};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
+use hub_app::flow;
 use hub_core::aggregator::InboundRequest;
 use hub_core::{ConnectionStatus, HubError};
 use serde::Deserialize;
@@ -122,34 +122,37 @@ pub struct ConsentQuery {
     state: Option<String>,
 }
 
-/// The built-in sandbox's stand-in for a bank's OAuth page: Authorize or Deny.
-#[get("/sandbox/oauth/authorize")]
-pub async fn sandbox_consent(
+/// A test aggregator's stand-in for a bank's OAuth page (the sandbox's): Authorize or Deny.
+/// 404 for an aggregator that is not enabled or has no such page.
+#[get("/{aggregator}/oauth/authorize")]
+pub async fn test_consent(
     state: web::Data<AppState>,
+    path: web::Path<String>,
     query: web::Query<ConsentQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    if state
+    let not_found = || {
+        ApiError::page(HubError::not_found(format!(
+            "Aggregator \"{path}\" has no consent page here"
+        )))
+    };
+    let aggregator = state
         .aggregators()
-        .get(aggregator_sandbox::SANDBOX_ID)
-        .is_none()
-    {
-        return Err(ApiError::page(HubError::not_found(
-            "The sandbox aggregator is not enabled",
-        )));
-    }
+        .get(path.as_str())
+        .cloned()
+        .ok_or_else(not_found)?;
     let connection = query
         .state
         .as_deref()
         .filter(|s| !s.is_empty() && s.len() <= 128)
         .ok_or_else(|| ApiError::page(HubError::invalid("state", "\"state\" is required")))?;
-    let base = state.settings().base_url();
-    let approve = aggregator_sandbox::oauth_decision_url(base, connection, true);
-    let deny = aggregator_sandbox::oauth_decision_url(base, connection, false);
+    let page = aggregator
+        .test_consent_page(state.settings().base_url(), connection)
+        .ok_or_else(not_found)?;
     let mut builder = HttpResponse::Ok();
     views::with_page_headers(&mut builder);
     Ok(builder
         .content_type("text/html; charset=utf-8")
-        .body(views::sandbox_consent_page(&approve, &deny)))
+        .body(views::test_consent_page(&page.approve_url, &page.deny_url)))
 }
 
 /// `ALL /webhook/{aggregator}/…`: the aggregator's configured authentication

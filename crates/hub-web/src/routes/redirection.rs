@@ -3,34 +3,16 @@
 
 use crate::auth::WidgetCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::redirection::{
-    self, AccessModeRequest, RedirectionError, RedirectionRecord, RedirectionStatus,
-};
 use crate::routes::no_store;
-use crate::session::{self, CurrentSession, WidgetSession};
+use crate::session::{self, CurrentSession};
 use crate::state::AppState;
 use crate::views;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
-use hub_core::aggregator::AccessMode;
-use hub_core::widget::{self, ParamSource, ValidationContext};
-use hub_core::{ErrorCode, HubError, StoreExt};
+use hub_app::redirection::{self, RedirectionStatus};
+use hub_core::HubError;
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-fn take_string(
-    raw: &mut serde_json::Map<String, Value>,
-    field: &str,
-) -> Result<Option<String>, HubError> {
-    match raw.remove(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(HubError::invalid(
-            field,
-            format!("\"{field}\" must be a string"),
-        )),
-    }
-}
 
 /// `POST /api/redirection`: 201 `{redirectionId, redirectionLink, expiresAt}`.
 #[post("/api/redirection")]
@@ -39,88 +21,10 @@ pub async fn create(
     WidgetCaller(_caller): WidgetCaller,
     body: web::Json<Value>,
 ) -> ApiResult<HttpResponse> {
-    let Value::Object(mut raw) = body.into_inner() else {
+    let Value::Object(raw) = body.into_inner() else {
         return Err(HubError::invalid("body", "The request body must be a JSON object").into());
     };
-    let settings = &state.settings().redirection;
-    let redirect_uri = take_string(&mut raw, "redirectUri")?
-        .ok_or_else(|| HubError::invalid("redirectUri", "\"redirectUri\" is required"))?;
-    let redirect_uri = redirection::check_redirect_uri(settings, &redirect_uri)?;
-    let country = match take_string(&mut raw, "country")? {
-        None => None,
-        Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
-            Some(c.to_ascii_uppercase())
-        }
-        Some(_) => {
-            return Err(HubError::invalid(
-                "country",
-                "\"country\" must be a two-letter ISO 3166 code such as PL",
-            )
-            .into());
-        }
-    };
-    let access_mode = match take_string(&mut raw, "accessMode")?.as_deref() {
-        None | Some("multiple") => AccessModeRequest::Multiple,
-        Some("single") => AccessModeRequest::Single,
-        Some("mixed") => AccessModeRequest::Mixed,
-        Some(_) => {
-            return Err(HubError::invalid(
-                "accessMode",
-                "\"accessMode\" must be one of [single, multiple, mixed]",
-            )
-            .into());
-        }
-    };
-    if let Some(owner) = take_string(&mut raw, "ownerExternalId")? {
-        if raw.contains_key("userId") {
-            return Err(HubError::invalid(
-                "ownerExternalId",
-                "send \"userId\" or its alias \"ownerExternalId\", not both",
-            )
-            .into());
-        }
-        raw.insert("userId".into(), Value::String(owner));
-    }
-    // No frame and no opener in this mode, so no targetOrigin.
-    if raw.contains_key("targetOrigin") {
-        return Err(HubError::invalid(
-            "targetOrigin",
-            "\"targetOrigin\" is not allowed in redirection mode",
-        )
-        .into());
-    }
-    let aggregators: Vec<&str> = state.aggregator_ids().iter().map(String::as_str).collect();
-    let overrides: Vec<&str> = state.override_ids().iter().map(String::as_str).collect();
-    let params = widget::validate(
-        &raw,
-        ParamSource::Query,
-        ValidationContext {
-            aggregators: &aggregators,
-            override_aggregators: &overrides,
-        },
-    )?;
-    let now = hub_core::unix_now();
-    let record = RedirectionRecord {
-        id: uuid::Uuid::new_v4().to_string(),
-        params,
-        redirect_uri,
-        country,
-        access_mode,
-        status: RedirectionStatus::NotStarted,
-        created_at: now,
-        updated_at: now,
-        expires_at: now + settings.link_ttl.as_secs() as i64,
-        connection: None,
-        error: None,
-    };
-    state
-        .store()
-        .put_json(
-            &redirection::redirection_key(&record.id),
-            &record,
-            settings.retention,
-        )
-        .await?;
+    let record = redirection::create(&state, raw).await?;
     let link = format!("{}/redirection/{}", state.settings().base_url(), record.id);
     Ok(no_store(HttpResponse::Created()).json(json!({
         "redirectionId": record.id,
@@ -130,25 +34,8 @@ pub async fn create(
 }
 
 async fn status_response(state: &AppState, id: &str) -> ApiResult<HttpResponse> {
-    let record = redirection::load(state, id).await?;
-    let now = hub_core::unix_now();
-    if !record.effective_status(now).is_final() {
-        let interval = state.settings().redirection.min_poll_interval;
-        if !interval.is_zero() {
-            let key = format!("rate:redir:{id}");
-            if !state.store().put_if_absent(&key, b"1", interval).await? {
-                let wait = state.store().ttl(&key).await?.unwrap_or(interval);
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                return Err(HubError::new(
-                    ErrorCode::RateLimited,
-                    format!("Polled too often: wait {seconds} s before asking about this redirection again"),
-                )
-                .with_retry_after(seconds.max(1))
-                .into());
-            }
-        }
-    }
-    Ok(no_store(HttpResponse::Ok()).json(record.to_json(now)))
+    let record = redirection::poll_status(state, id).await?;
+    Ok(no_store(HttpResponse::Ok()).json(record.to_json(hub_core::unix_now())))
 }
 
 #[get("/api/redirection/{id}")]
@@ -217,55 +104,18 @@ pub async fn open(
         _ => {}
     }
     // A reload in the same browser continues the session it already has.
-    if let Some(existing) = session::from_request(&state, &req).await
-        && existing.redirection_id.as_deref() == Some(record.id.as_str())
-    {
-        return super::widget::session_page(&state, &existing).await;
-    }
-    let record = redirection::mark_started(&state, &record.id)
+    let existing = session::from_request(&state, &req).await;
+    let existing_id = existing.as_ref().map(|s| s.id.clone());
+    let session = redirection::open(&state, &record, existing, language)
         .await
         .map_err(ApiError::page)?;
-    let mut session = WidgetSession::new(record.params.clone(), language.to_owned(), None);
-    session.redirection_id = Some(record.id.clone());
-    session.country = record.country.clone();
-    session.return_host = url::Url::parse(&record.redirect_uri)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned));
-    session.access_mode = match record.access_mode {
-        AccessModeRequest::Single => Some(AccessMode::Single),
-        AccessModeRequest::Multiple => Some(AccessMode::Multiple),
-        AccessModeRequest::Mixed => None,
-    };
     let page = super::widget::session_page(&state, &session).await?;
-    end_sessions_beyond_the_cap(&state, &record.id, &session.id)
-        .await
-        .map_err(ApiError::page)?;
-    Ok(page)
-}
-
-/// The link's live sessions, oldest first, under `redir-sessions:{id}` (one atomic list in
-/// the store, so it holds across hub instances). Keeps the newest
-/// `max_sessions_per_link`; the sessions pushed out end now.
-async fn end_sessions_beyond_the_cap(
-    state: &AppState,
-    redirection_id: &str,
-    new_session_id: &str,
-) -> Result<(), HubError> {
-    let evicted = state
-        .store()
-        .push_capped(
-            &format!("redir-sessions:{redirection_id}"),
-            new_session_id,
-            state.settings().redirection.max_sessions_per_link,
-            // Sessions can start while the link works and live a session TTL after that (they
-            // are renewed while used); the list must outlive every one of them.
-            state.settings().redirection.link_ttl + state.settings().session_ttl,
-        )
-        .await?;
-    for old in evicted {
-        state.store().delete(&session::session_key(&old)).await?;
+    if existing_id.as_ref() != Some(&session.id) {
+        redirection::end_sessions_beyond_the_cap(&state, &record.id, &session.id)
+            .await
+            .map_err(ApiError::page)?;
     }
-    Ok(())
+    Ok(page)
 }
 
 /// Sends the browser back to the host: `redirectUri?redirectionId=…`.
@@ -289,21 +139,7 @@ pub async fn cancel(
     state: web::Data<AppState>,
     CurrentSession(session): CurrentSession,
 ) -> ApiResult<HttpResponse> {
-    let id = session.redirection_id.as_deref().ok_or_else(|| {
-        HubError::new(
-            ErrorCode::Conflict,
-            "This widget session is not in redirection mode",
-        )
-    })?;
-    let record = redirection::finish(
-        &state,
-        id,
-        Err(RedirectionError {
-            code: "cancelled".into(),
-            message: "The user left before connecting an account".into(),
-        }),
-    )
-    .await?;
+    let record = redirection::cancel(&state, &session).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({
         "status": record.effective_status(hub_core::unix_now()),
         "returnUrl": format!("/redirection/{}/return", record.id),
@@ -323,31 +159,6 @@ pub async fn choose_access_mode(
     CurrentSession(session): CurrentSession,
     body: web::Json<AccessModeBody>,
 ) -> ApiResult<HttpResponse> {
-    let mode = match body.access_mode.as_str() {
-        "single" => AccessMode::Single,
-        "multiple" => AccessMode::Multiple,
-        _ => {
-            return Err(HubError::invalid(
-                "accessMode",
-                "\"accessMode\" must be one of [single, multiple]",
-            )
-            .into());
-        }
-    };
-    let id = session.redirection_id.as_deref().ok_or_else(|| {
-        HubError::new(
-            ErrorCode::Conflict,
-            "Only a redirection with accessMode mixed lets the user choose",
-        )
-    })?;
-    let record = redirection::load(&state, id).await?;
-    if record.access_mode != AccessModeRequest::Mixed {
-        return Err(HubError::new(
-            ErrorCode::Conflict,
-            "Only a redirection with accessMode mixed lets the user choose",
-        )
-        .into());
-    }
-    session::update(&state, &session.id, move |s| s.access_mode = Some(mode)).await?;
+    let mode = redirection::choose_access_mode(&state, &session, &body.access_mode).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({ "accessMode": mode })))
 }

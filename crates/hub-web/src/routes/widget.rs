@@ -2,56 +2,16 @@
 
 use crate::auth::WidgetCaller;
 use crate::error::{ApiError, ApiResult};
-use crate::flow;
 use crate::routes::no_store;
 use crate::session::{self, CurrentSession, PageSession, WidgetSession};
 use crate::state::AppState;
 use crate::views;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
-use hub_core::{ErrorCode, HubError};
+use hub_app::flow;
+use hub_core::HubError;
+use hub_core::widget::ParamSource;
 use serde_json::{Value, json};
-
-fn validation_context(state: &AppState) -> (Vec<&str>, Vec<&str>) {
-    (
-        state.aggregator_ids().iter().map(String::as_str).collect(),
-        state.override_ids().iter().map(String::as_str).collect(),
-    )
-}
-
-pub fn validate_params(
-    state: &AppState,
-    raw: &serde_json::Map<String, Value>,
-    source: ParamSource,
-) -> Result<WidgetParams, HubError> {
-    let (aggregators, overrides) = validation_context(state);
-    let params = widget::validate(
-        raw,
-        source,
-        ValidationContext {
-            aggregators: &aggregators,
-            override_aggregators: &overrides,
-        },
-    )?;
-    let allowed = &state.settings().allowed_origins;
-    if let Some(origin) = &params.target_origin
-        && !allowed.is_empty()
-        && !allowed.iter().any(|a| a.trim_end_matches('/') == origin)
-    {
-        return Err(HubError::invalid(
-            "targetOrigin",
-            format!("\"targetOrigin\" {origin} is not one of the allowed host origins"),
-        ));
-    }
-    if params.target_origin.is_none() && !allowed.is_empty() {
-        return Err(HubError::invalid(
-            "targetOrigin",
-            "\"targetOrigin\" is required when allowed host origins are configured",
-        ));
-    }
-    Ok(params)
-}
 
 /// `POST /widgetUrl` (UCW v2): validated params → one-time token → widget URL.
 #[post("/widgetUrl")]
@@ -63,8 +23,8 @@ pub async fn create_widget_url(
     let Value::Object(raw) = body.into_inner() else {
         return Err(HubError::invalid("body", "The request body must be a JSON object").into());
     };
-    let params = validate_params(&state, &raw, ParamSource::Json)?;
-    let token = flow::issue_token(&state, &params, &caller).await?;
+    let params = flow::validate_params(&state, &raw, ParamSource::Json)?;
+    let token = flow::issue_token(&state, &params, caller.expires_at).await?;
     let url = format!("{}/widget?token={token}", state.settings().base_url());
     /// The response body, serialised without building a JSON value first.
     #[derive(serde::Serialize)]
@@ -94,7 +54,8 @@ pub async fn user_token(
         .as_deref()
         .ok_or_else(|| HubError::invalid("userId", "\"userId\" is required"))?;
     hub_core::ids::check_external_id("userId", user).map_err(|m| HubError::invalid("userId", m))?;
-    let token = flow::issue_user_token(&state, &hub_core::UserId::new(user), &caller).await?;
+    let token =
+        flow::issue_user_token(&state, &hub_core::UserId::new(user), caller.expires_at).await?;
     Ok(no_store(HttpResponse::Ok()).json(json!({ "token": token })))
 }
 
@@ -107,45 +68,11 @@ pub async fn widget_page(
     state: web::Data<AppState>,
     query: web::Query<Vec<(String, String)>>,
 ) -> Result<HttpResponse, ApiError> {
-    let pairs = query.into_inner();
-    let token = pairs
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.clone());
-    let has_params = pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId");
     let auth_required = state.auth().widget.is_enabled();
-    // A session that replaces a redeemed token was admitted with the token; one opened from
-    // plain params (authentication off) is new work that a full store may refuse.
-    let mut replaces_token = true;
-    let (params, auth_expires_at) = if has_params {
-        let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let params = validate_params(&state, &raw, ParamSource::Query).map_err(ApiError::page)?;
-        let expires = match (&token, auth_required) {
-            (Some(token), true) => flow::redeem_user_token(&state, token, &params.user_id)
-                .await
-                .map_err(ApiError::page)?,
-            (None, true) => {
-                return Err(ApiError::page(HubError::new(
-                    ErrorCode::Unauthorized,
-                    "A valid token is required: get one from GET /api/token?userId=…",
-                )));
-            }
-            (_, false) => {
-                replaces_token = false;
-                None
-            }
-        };
-        (params, expires)
-    } else if let Some(token) = token {
-        flow::redeem_token(&state, &token)
+    let (params, auth_expires_at, replaces_token) =
+        flow::redeem_widget_link(&state, &query, auth_required)
             .await
-            .map_err(ApiError::page)?
-    } else {
-        return Err(ApiError::page(HubError::new(
-            ErrorCode::Unauthorized,
-            "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
-        )));
-    };
+            .map_err(ApiError::page)?;
     let language = views::negotiate_language(
         params.language.as_deref(),
         req.headers()
@@ -160,6 +87,12 @@ pub async fn widget_page(
         return page_with_cookie(&state, &session);
     }
     session_page(&state, &session).await
+}
+
+/// The widget page for a session: its language, the configured theme under its own.
+fn widget_html(state: &AppState, session: &WidgetSession) -> Result<String, ApiError> {
+    let theme = crate::theme::effective(&state.settings().theme, session.params.theme.as_ref());
+    views::widget_page(&session.language, &theme).map_err(ApiError::page)
 }
 
 /// Stores a new widget session and answers with the widget page and the session cookie.
@@ -180,7 +113,7 @@ fn page_with_cookie(state: &AppState, session: &WidgetSession) -> Result<HttpRes
         &session.id,
         state.settings().session_ttl.as_secs(),
     );
-    let html = views::widget_page(state, session).map_err(ApiError::page)?;
+    let html = widget_html(state, session)?;
     let mut builder = HttpResponse::Ok();
     views::with_page_headers(&mut builder);
     Ok(builder
@@ -224,7 +157,7 @@ pub async fn resume(
     state: web::Data<AppState>,
     PageSession(session): PageSession,
 ) -> Result<HttpResponse, ApiError> {
-    let html = views::widget_page(&state, &session).map_err(ApiError::page)?;
+    let html = widget_html(&state, &session)?;
     let mut builder = HttpResponse::Ok();
     views::with_page_headers(&mut builder);
     Ok(builder.content_type("text/html; charset=utf-8").body(html))

@@ -10,7 +10,7 @@
 //! Bounded by entries and by bytes, evicting the oldest entry first; `entries = 0` disables
 //! it. The lock is held only to look up or insert, never across an await.
 
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 

@@ -1,5 +1,5 @@
-//! The part of the configuration the HTTP layer needs. The binary loads it (file + environment)
-//! and passes it in, so tests can vary any of it.
+//! The `[web]` section of the configuration: what the application services and the HTTP layer
+//! need. The binary loads it (file + environment) and passes it in, so tests can vary any of it.
 
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -86,16 +86,17 @@ pub struct WebSettings {
     pub search_cache_entries: usize,
     /// How long a request body may take to arrive, counted from the end of the request head.
     /// A slower upload is answered with 408 and its connection closed
-    /// ([`crate::body_deadline`]). actix-web's own `client_request_timeout` covers only the head.
+    /// (hub-web's `body_deadline`). actix-web's own `client_request_timeout` covers only the head.
     #[serde(with = "secs")]
     pub body_read_timeout: Duration,
     /// Open connections each worker accepts; further connections wait in the listen backlog.
     pub max_connections: usize,
     /// Limits on inbound aggregator webhooks (`[web.webhooks]`).
-    pub webhooks: crate::webhook_guard::WebhookLimits,
+    pub webhooks: crate::webhook_settings::WebhookLimits,
     /// Per-aggregator webhook authentication (`[web.aggregator_webhooks.<aggregator id>]`),
     /// checked before the aggregator's plugin sees the request.
-    pub aggregator_webhooks: std::collections::BTreeMap<String, crate::webhook_guard::WebhookAuth>,
+    pub aggregator_webhooks:
+        std::collections::BTreeMap<String, crate::webhook_settings::WebhookAuth>,
 }
 
 impl Default for WebSettings {
@@ -117,13 +118,30 @@ impl Default for WebSettings {
             search_cache_entries: 512,
             body_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
-            webhooks: crate::webhook_guard::WebhookLimits::default(),
+            webhooks: crate::webhook_settings::WebhookLimits::default(),
             aggregator_webhooks: std::collections::BTreeMap::new(),
         }
     }
 }
 
 impl WebSettings {
+    /// Mistakes that would make the hub misbehave at run time, each naming its key.
+    pub fn check(&self) -> Result<(), String> {
+        let redirection = &self.redirection;
+        let secret_missing = redirection
+            .webhook_secret
+            .as_ref()
+            .is_none_or(|s| secrecy::ExposeSecret::expose_secret(s).is_empty());
+        if !redirection.webhook_url.trim().is_empty() && secret_missing {
+            return Err(
+                "web.redirection.webhook_secret must be set when web.redirection.webhook_url is \
+                 (the host could not verify an unsigned webhook)"
+                    .into(),
+            );
+        }
+        Ok(())
+    }
+
     /// `host_url` without a trailing slash.
     pub fn base_url(&self) -> &str {
         self.host_url.trim_end_matches('/')

@@ -1,11 +1,13 @@
 //! The connection flow as domain operations over the session, the catalogue, the store and the
-//! aggregators. Handlers call these; these never see HTTP types.
+//! aggregators: widget tokens, search, institution selection and routing, and connections
+//! (create, poll, answer, refresh, OAuth return, webhooks). Handlers call these; these never
+//! see HTTP types. Every aggregator call goes through the guarded door ([`crate::guard`]),
+//! which enforces the deadline.
 
-use crate::auth::Principal;
-use crate::member::{ConnectionRecord, connection_key};
+use crate::App;
+use crate::record::{ConnectionRecord, connection_key};
 use crate::session::{self, SelectedInstitution, WidgetSession};
-use crate::state::AppState;
-use actix_web::web::Bytes;
+use bytes::Bytes;
 use hub_catalog::{Filter, Page};
 use hub_core::aggregator::{
     Aggregator, ConnectionState, CredentialValue, Environment, InboundRequest, LoginForm,
@@ -13,38 +15,23 @@ use hub_core::aggregator::{
 };
 use hub_core::institution::{Institution, InstitutionSummaryRef};
 use hub_core::status::ChallengeAnswer;
-use hub_core::widget::WidgetParams;
+use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
 use hub_core::{AggregatorId, ConnectionId, ErrorCode, HubError, StoreExt};
 use secrecy::SecretString;
 use std::borrow::Cow;
-use std::future::Future;
 use std::sync::Arc;
-
-/// Runs an aggregator call under the configured deadline.
-pub async fn call<T>(
-    state: &AppState,
-    operation: &'static str,
-    fut: impl Future<Output = Result<T, hub_core::AggregatorError>>,
-) -> Result<T, HubError> {
-    match tokio::time::timeout(state.settings().aggregator_timeout, fut).await {
-        Ok(result) => result.map_err(HubError::from),
-        Err(_) => Err(HubError::from(hub_core::AggregatorError::Timeout {
-            operation,
-        })),
-    }
-}
 
 /// Issues a one-time widget token (UCW v2) for validated params. The caller's credential
 /// expiry travels with it and bounds the widget session.
 pub async fn issue_token(
-    state: &AppState,
+    state: &App,
     params: &WidgetParams,
-    caller: &Principal,
+    auth_expires_at: Option<i64>,
 ) -> Result<String, HubError> {
     let token = uuid::Uuid::new_v4().to_string();
     let record = TokenRecord {
         params: params.clone(),
-        auth_expires_at: caller.expires_at,
+        auth_expires_at,
     };
     state
         .store()
@@ -86,7 +73,7 @@ fn invalid_token() -> HubError {
 /// Redeems a one-time token: exactly one caller ever gets its params. Redeeming never
 /// extends a token's life (the record is taken, not re-saved).
 pub async fn redeem_token(
-    state: &AppState,
+    state: &App,
     token: &str,
 ) -> Result<(WidgetParams, Option<i64>), HubError> {
     if uuid::Uuid::parse_str(token).is_err() {
@@ -100,14 +87,14 @@ pub async fn redeem_token(
 
 /// Issues a UCW v1 token bound to `user_id`.
 pub async fn issue_user_token(
-    state: &AppState,
+    state: &App,
     user_id: &hub_core::UserId,
-    caller: &Principal,
+    auth_expires_at: Option<i64>,
 ) -> Result<String, HubError> {
     let token = uuid::Uuid::new_v4().to_string();
     let record = UserTokenRecord {
         user_id: user_id.clone(),
-        auth_expires_at: caller.expires_at,
+        auth_expires_at,
     };
     state
         .store()
@@ -119,7 +106,7 @@ pub async fn issue_user_token(
 /// Redeems a v1 token for the user named in the widget URL. A token issued for another user
 /// is burnt and refused.
 pub async fn redeem_user_token(
-    state: &AppState,
+    state: &App,
     token: &str,
     user_id: &hub_core::UserId,
 ) -> Result<Option<i64>, HubError> {
@@ -133,9 +120,94 @@ pub async fn redeem_user_token(
     }
 }
 
+fn validation_context(state: &App) -> (Vec<&str>, Vec<&str>) {
+    (
+        state.aggregator_ids().iter().map(String::as_str).collect(),
+        state.override_ids().iter().map(String::as_str).collect(),
+    )
+}
+
+pub fn validate_params(
+    state: &App,
+    raw: &serde_json::Map<String, serde_json::Value>,
+    source: ParamSource,
+) -> Result<WidgetParams, HubError> {
+    let (aggregators, overrides) = validation_context(state);
+    let params = widget::validate(
+        raw,
+        source,
+        ValidationContext {
+            aggregators: &aggregators,
+            override_aggregators: &overrides,
+        },
+    )?;
+    let allowed = &state.settings().allowed_origins;
+    if let Some(origin) = &params.target_origin
+        && !allowed.is_empty()
+        && !allowed.iter().any(|a| a.trim_end_matches('/') == origin)
+    {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            format!("\"targetOrigin\" {origin} is not one of the allowed host origins"),
+        ));
+    }
+    if params.target_origin.is_none() && !allowed.is_empty() {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            "\"targetOrigin\" is required when allowed host origins are configured",
+        ));
+    }
+    Ok(params)
+}
+
+/// The widget link's query (`GET /widget?…`): a one-time token from `POST /widgetUrl` (UCW
+/// v2), or plain params (UCW v1) with a `/api/token` token when `auth_required`. Returns the
+/// validated params, the expiry of the credential behind them, and whether the session about
+/// to be opened takes the place of a redeemed token (see [`session::save_in_place_of_token`]).
+pub async fn redeem_widget_link(
+    state: &App,
+    pairs: &[(String, String)],
+    auth_required: bool,
+) -> Result<(WidgetParams, Option<i64>, bool), HubError> {
+    let token = pairs
+        .iter()
+        .find(|(k, _)| k == "token")
+        .map(|(_, v)| v.clone());
+    let has_params = pairs.iter().any(|(k, _)| k == "jobTypes" || k == "userId");
+    // A session that replaces a redeemed token was admitted with the token; one opened from
+    // plain params (authentication off) is new work that a full store may refuse.
+    let mut replaces_token = true;
+    let (params, auth_expires_at) = if has_params {
+        let raw = widget::map_from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let params = validate_params(state, &raw, ParamSource::Query)?;
+        let expires = match (&token, auth_required) {
+            (Some(token), true) => redeem_user_token(state, token, &params.user_id).await?,
+            (None, true) => {
+                return Err(HubError::new(
+                    ErrorCode::Unauthorized,
+                    "A valid token is required: get one from GET /api/token?userId=…",
+                ));
+            }
+            (_, false) => {
+                replaces_token = false;
+                None
+            }
+        };
+        (params, expires)
+    } else if let Some(token) = token {
+        redeem_token(state, &token).await?
+    } else {
+        return Err(HubError::new(
+            ErrorCode::Unauthorized,
+            "A valid token is required: open the widget with the URL returned by POST /widgetUrl",
+        ));
+    };
+    Ok((params, auth_expires_at, replaces_token))
+}
+
 /// Block keys the session may use: the override, else the preferences' supported list (all
 /// enabled when the list is empty), always intersected with what is enabled.
-pub fn allowed_blocks<'a>(state: &'a AppState, params: &WidgetParams) -> Cow<'a, [String]> {
+pub fn allowed_blocks<'a>(state: &'a App, params: &WidgetParams) -> Cow<'a, [String]> {
     match &params.aggregator_override {
         Some(forced) => {
             let enabled = state
@@ -152,16 +224,12 @@ pub fn allowed_blocks<'a>(state: &'a AppState, params: &WidgetParams) -> Cow<'a,
     }
 }
 
-fn include_test_banks(state: &AppState) -> bool {
+fn include_test_banks(state: &App) -> bool {
     state.settings().env != crate::settings::Env::Prod
 }
 
 /// Runs `f` with the search filter for this session.
-pub fn with_filter<T>(
-    state: &AppState,
-    session: &WidgetSession,
-    f: impl FnOnce(&Filter<'_>) -> T,
-) -> T {
+pub fn with_filter<T>(state: &App, session: &WidgetSession, f: impl FnOnce(&Filter<'_>) -> T) -> T {
     let params = &session.params;
     let blocks = allowed_blocks(state, params);
     let jobs: Vec<_> = params.job_types.iter().collect();
@@ -187,7 +255,7 @@ pub enum SearchTerm<'a> {
 /// summaries), served from the search cache when the same term, page and filter were
 /// searched before.
 pub fn search_body(
-    state: &AppState,
+    state: &App,
     session: &WidgetSession,
     term: SearchTerm<'_>,
     page: Page,
@@ -224,10 +292,7 @@ pub fn search_body(
     })
 }
 
-pub fn recommended<'a>(
-    state: &'a AppState,
-    session: &WidgetSession,
-) -> Vec<InstitutionSummaryRef<'a>> {
+pub fn recommended<'a>(state: &'a App, session: &WidgetSession) -> Vec<InstitutionSummaryRef<'a>> {
     with_filter(state, session, |filter| {
         state
             .catalog()
@@ -241,7 +306,7 @@ pub fn recommended<'a>(
 /// The aggregator serving `block_key` for this institution: test banks go to a test
 /// environment, real banks to production (outside `prod`, either environment will do).
 fn aggregator_for_block(
-    state: &AppState,
+    state: &App,
     institution: &Institution,
     block_key: &str,
 ) -> Option<Arc<dyn Aggregator>> {
@@ -265,7 +330,7 @@ fn aggregator_for_block(
         .cloned()
 }
 
-pub fn aggregator(state: &AppState, id: &AggregatorId) -> Result<Arc<dyn Aggregator>, HubError> {
+pub fn aggregator(state: &App, id: &AggregatorId) -> Result<Arc<dyn Aggregator>, HubError> {
     state
         .aggregators()
         .get(id.as_str())
@@ -275,7 +340,7 @@ pub fn aggregator(state: &AppState, id: &AggregatorId) -> Result<Arc<dyn Aggrega
 
 /// Picks the institution, routes it to an aggregator and records both in the session.
 pub async fn select_institution(
-    state: &AppState,
+    state: &App,
     session: &WidgetSession,
     ucp_id: &str,
 ) -> Result<WidgetSession, HubError> {
@@ -343,13 +408,8 @@ pub async fn select_institution(
         };
     tracing::debug!(institution = ucp_id, aggregator = %aggregator.id(), "resolved institution");
 
-    let agg_institution = call(
-        state,
-        "institution lookup",
-        aggregator.institution(&block.id),
-    )
-    .await?;
-    let login = call(state, "login form", aggregator.login_form(&agg_institution)).await?;
+    let agg_institution = aggregator.institution(&block.id).await?;
+    let login = aggregator.login_form(&agg_institution).await?;
     let selected = SelectedInstitution {
         ucp_id: institution.id.clone(),
         name: institution.name.clone(),
@@ -429,7 +489,7 @@ fn credential_input(
 
 /// Starts (or, in refresh mode, re-authenticates) the connection for the selected institution.
 pub async fn create_member(
-    state: &AppState,
+    state: &App,
     session: &WidgetSession,
     input: StartInput,
 ) -> Result<ConnectionRecord, HubError> {
@@ -454,22 +514,18 @@ pub async fn create_member(
         )
     })?;
     let aggregator = aggregator(state, &selected.aggregator)?;
-    let user = match &session.aggregator_user {
-        Some(u) => u.clone(),
-        None => {
-            call(
-                state,
-                "user resolution",
-                aggregator.resolve_user(&session.params.user_id),
-            )
-            .await?
-        }
-    };
     let existing = session
         .params
         .is_refresh()
         .then(|| session.params.connection_id.clone())
         .flatten();
+    if let Some(existing) = &existing {
+        check_refresh_owner(state, session, aggregator.id(), existing).await?;
+    }
+    let user = match &session.aggregator_user {
+        Some(u) => u.clone(),
+        None => aggregator.resolve_user(&session.params.user_id).await?,
+    };
     let base = state.settings().base_url().to_owned();
     let is_oauth = matches!(login, LoginInput::OAuth);
     let request = StartRequest {
@@ -485,7 +541,7 @@ pub async fn create_member(
         hub_base_url: base,
         language: session.language.clone(),
     };
-    let first = call(state, "start connection", aggregator.start(request)).await?;
+    let first = aggregator.start(request).await?;
     let now = hub_core::unix_now();
     let record = ConnectionRecord {
         aggregator: aggregator.id().clone(),
@@ -516,10 +572,31 @@ pub async fn create_member(
     settled(state, record).await
 }
 
+/// Refresh mode: when the hub has its own record of the connection to re-authenticate, it
+/// must belong to the session's user (404 otherwise, as for a connection that does not
+/// exist), checked before the aggregator is asked anything about it.
+async fn check_refresh_owner(
+    state: &App,
+    session: &WidgetSession,
+    aggregator: &AggregatorId,
+    connection: &ConnectionId,
+) -> Result<(), HubError> {
+    let record: Option<ConnectionRecord> = state
+        .store()
+        .get_json(&connection_key(aggregator.as_str(), connection.as_str()))
+        .await?;
+    match record {
+        Some(record) if record.owner != session.params.user_id => Err(HubError::not_found(
+            format!("Connection \"{connection}\" was not found"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Loads a connection the session's user owns; 404 for anything else, without saying whether
 /// it exists.
 pub async fn owned_record(
-    state: &AppState,
+    state: &App,
     session: &WidgetSession,
     guid: &str,
 ) -> Result<ConnectionRecord, HubError> {
@@ -539,7 +616,7 @@ pub async fn owned_record(
 /// Saves a new state into the stored record with compare-and-swap, so a poll and an OAuth
 /// return racing each other cannot lose the terminal status.
 async fn store_state(
-    state: &AppState,
+    state: &App,
     record: &ConnectionRecord,
     fresh: ConnectionState,
 ) -> Result<ConnectionRecord, HubError> {
@@ -561,14 +638,14 @@ async fn store_state(
 }
 
 /// Every stored change of a connection passes here: a final status settles its redirection.
-async fn settled(state: &AppState, record: ConnectionRecord) -> Result<ConnectionRecord, HubError> {
+async fn settled(state: &App, record: ConnectionRecord) -> Result<ConnectionRecord, HubError> {
     crate::redirection::on_connection_update(state, &record).await?;
     Ok(record)
 }
 
 /// The connection's current state; asks the aggregator only while it is still working.
 pub async fn poll_member(
-    state: &AppState,
+    state: &App,
     session: &WidgetSession,
     guid: &str,
 ) -> Result<ConnectionRecord, HubError> {
@@ -577,19 +654,14 @@ pub async fn poll_member(
         return Ok(record);
     }
     let aggregator = aggregator(state, &record.aggregator)?;
-    let fresh = call(
-        state,
-        "connection status",
-        aggregator.status(&record.connection_ref()),
-    )
-    .await?;
+    let fresh = aggregator.status(&record.connection_ref()).await?;
     store_state(state, &record, fresh).await
 }
 
 /// Answers the pending challenges. Every pending challenge must be answered, each answer must
 /// name a pending challenge, and choice answers must be offered values.
 pub async fn answer_member(
-    state: &AppState,
+    state: &App,
     session: &WidgetSession,
     guid: &str,
     answers: Vec<(String, String)>,
@@ -642,44 +714,23 @@ pub async fn answer_member(
         });
     }
     let aggregator = aggregator(state, &record.aggregator)?;
-    let fresh = call(
-        state,
-        "answer challenge",
-        aggregator.answer(&record.connection_ref(), &typed),
-    )
-    .await?;
-    // The answered round is over even if the aggregator reports the same status again.
-    let updated = state
-        .store()
-        .update_json(
-            &record.key(),
-            state.settings().connection_ttl,
-            |r: &mut ConnectionRecord| {
-                r.state = fresh.clone();
-                r.updated_at = hub_core::unix_now();
-                true
-            },
-        )
-        .await?;
-    let updated =
-        updated.ok_or_else(|| HubError::not_found(format!("Connection \"{guid}\" has expired")))?;
-    settled(state, updated).await
+    let fresh = aggregator.answer(&record.connection_ref(), &typed).await?;
+    // The same merge as polling: a job id the answer leaves out is kept, and a terminal
+    // status recorded meanwhile (a webhook, an OAuth return) is not overwritten.
+    store_state(state, &record, fresh).await
 }
 
 /// The credential form for re-authenticating the session's connection (refresh mode).
 pub async fn member_login_form(
-    state: &AppState,
+    state: &App,
     session: &WidgetSession,
     guid: &str,
 ) -> Result<LoginForm, HubError> {
     let record = owned_record(state, session, guid).await?;
     let aggregator = aggregator(state, &record.aggregator)?;
-    call(
-        state,
-        "login form",
-        aggregator.connection_login_form(&record.connection_ref()),
-    )
-    .await
+    Ok(aggregator
+        .connection_login_form(&record.connection_ref())
+        .await?)
 }
 
 /// The browser came back from the bank: let the aggregator read the callback, then record the
@@ -688,13 +739,13 @@ pub async fn member_login_form(
 /// who only knows a connection id) gets the aggregator's own current state instead, so it can
 /// never decide a connection by itself.
 pub async fn oauth_return(
-    state: &AppState,
+    state: &App,
     aggregator_id: &str,
     request: &InboundRequest,
     session: Option<&WidgetSession>,
 ) -> Result<ConnectionRecord, HubError> {
     let aggregator = aggregator(state, &AggregatorId::new(aggregator_id))?;
-    let update = call(state, "OAuth callback", aggregator.oauth_callback(request)).await?;
+    let update = aggregator.oauth_callback(request).await?;
     let not_found = || {
         HubError::not_found(format!(
             "Connection \"{}\" was not found",
@@ -722,18 +773,13 @@ pub async fn oauth_return(
         // Nothing left to decide, and no reason to ask the aggregator again.
         return Ok(record);
     } else {
-        call(
-            state,
-            "connection status",
-            aggregator.status(&record.connection_ref()),
-        )
-        .await?
+        aggregator.status(&record.connection_ref()).await?
     };
     apply_update(state, aggregator_id, &update.connection_id, fresh).await
 }
 
 async fn apply_update(
-    state: &AppState,
+    state: &App,
     aggregator_id: &str,
     connection_id: &ConnectionId,
     fresh: ConnectionState,
@@ -759,7 +805,7 @@ async fn apply_update(
 /// only the rest (and is not called at all when none is left). The hub records every update
 /// it knows.
 pub async fn webhook(
-    state: &AppState,
+    state: &App,
     aggregator_id: &str,
     mut request: InboundRequest,
 ) -> Result<WebhookOutcome, HubError> {
@@ -775,7 +821,7 @@ pub async fn webhook(
         }
         request.connections = Some(tracked);
     }
-    let outcome = call(state, "webhook", aggregator.webhook(&request)).await?;
+    let outcome = aggregator.webhook(&request).await?;
     for update in &outcome.updates {
         if request
             .connections
@@ -805,7 +851,7 @@ pub async fn webhook(
 /// The distinct connections of `named` that the hub has a record of (one store read each,
 /// after the batch size is checked).
 async fn tracked_connections(
-    state: &AppState,
+    state: &App,
     aggregator_id: &str,
     named: Vec<ConnectionId>,
 ) -> Result<Vec<ConnectionId>, HubError> {

@@ -6,12 +6,13 @@
 //! receives a signed webhook). The outcome is recorded on the server when the *connection*
 //! reaches a final status, so it does not depend on the browser that started the process.
 
-use crate::member::ConnectionRecord;
+use crate::App;
+use crate::record::ConnectionRecord;
+use crate::session::WidgetSession;
 use crate::settings::secs;
-use crate::state::AppState;
 use hmac::{Hmac, Mac};
 use hub_core::aggregator::{AccessMode, ConnectionRef};
-use hub_core::widget::WidgetParams;
+use hub_core::widget::{self, ParamSource, ValidationContext, WidgetParams};
 use hub_core::{ConnectionStatus, ErrorCode, HubError, StoreExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
@@ -234,7 +235,7 @@ pub fn return_url(redirect_uri: &str, id: &str) -> String {
     }
 }
 
-pub async fn load(state: &AppState, id: &str) -> Result<RedirectionRecord, HubError> {
+pub async fn load(state: &App, id: &str) -> Result<RedirectionRecord, HubError> {
     let not_found = || HubError::not_found(format!("Redirection \"{id}\" was not found"));
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(not_found());
@@ -249,7 +250,7 @@ pub async fn load(state: &AppState, id: &str) -> Result<RedirectionRecord, HubEr
 /// Applies `change` atomically; returns the new record and whether it changed. The record keeps
 /// its original retention (the TTL is recomputed from `created_at`).
 pub async fn update(
-    state: &AppState,
+    state: &App,
     id: &str,
     mut change: impl FnMut(&mut RedirectionRecord) -> bool + Send,
 ) -> Result<(RedirectionRecord, bool), HubError> {
@@ -282,8 +283,232 @@ pub async fn update(
     Ok((updated, changed))
 }
 
+fn take_string(
+    raw: &mut serde_json::Map<String, Value>,
+    field: &str,
+) -> Result<Option<String>, HubError> {
+    match raw.remove(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(HubError::invalid(
+            field,
+            format!("\"{field}\" must be a string"),
+        )),
+    }
+}
+
+/// A new redirection from the host's JSON body: checks every field (each error names it),
+/// stores `redir:{id}` for `retention`.
+pub async fn create(
+    app: &App,
+    mut raw: serde_json::Map<String, Value>,
+) -> Result<RedirectionRecord, HubError> {
+    let settings = &app.settings().redirection;
+    let redirect_uri = take_string(&mut raw, "redirectUri")?
+        .ok_or_else(|| HubError::invalid("redirectUri", "\"redirectUri\" is required"))?;
+    let redirect_uri = check_redirect_uri(settings, &redirect_uri)?;
+    let country = match take_string(&mut raw, "country")? {
+        None => None,
+        Some(c) if c.len() == 2 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            Some(c.to_ascii_uppercase())
+        }
+        Some(_) => {
+            return Err(HubError::invalid(
+                "country",
+                "\"country\" must be a two-letter ISO 3166 code such as PL",
+            ));
+        }
+    };
+    let access_mode = match take_string(&mut raw, "accessMode")?.as_deref() {
+        None | Some("multiple") => AccessModeRequest::Multiple,
+        Some("single") => AccessModeRequest::Single,
+        Some("mixed") => AccessModeRequest::Mixed,
+        Some(_) => {
+            return Err(HubError::invalid(
+                "accessMode",
+                "\"accessMode\" must be one of [single, multiple, mixed]",
+            ));
+        }
+    };
+    if let Some(owner) = take_string(&mut raw, "ownerExternalId")? {
+        if raw.contains_key("userId") {
+            return Err(HubError::invalid(
+                "ownerExternalId",
+                "send \"userId\" or its alias \"ownerExternalId\", not both",
+            ));
+        }
+        raw.insert("userId".into(), Value::String(owner));
+    }
+    // No frame and no opener in this mode, so no targetOrigin.
+    if raw.contains_key("targetOrigin") {
+        return Err(HubError::invalid(
+            "targetOrigin",
+            "\"targetOrigin\" is not allowed in redirection mode",
+        ));
+    }
+    let aggregators: Vec<&str> = app.aggregator_ids().iter().map(String::as_str).collect();
+    let overrides: Vec<&str> = app.override_ids().iter().map(String::as_str).collect();
+    let params = widget::validate(
+        &raw,
+        ParamSource::Query,
+        ValidationContext {
+            aggregators: &aggregators,
+            override_aggregators: &overrides,
+        },
+    )?;
+    let now = hub_core::unix_now();
+    let record = RedirectionRecord {
+        id: uuid::Uuid::new_v4().to_string(),
+        params,
+        redirect_uri,
+        country,
+        access_mode,
+        status: RedirectionStatus::NotStarted,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + settings.link_ttl.as_secs() as i64,
+        connection: None,
+        error: None,
+    };
+    app.store()
+        .put_json(&redirection_key(&record.id), &record, settings.retention)
+        .await?;
+    Ok(record)
+}
+
+/// The status API: the record, with a polling limit while it is not final (429 with
+/// `Retry-After` when asked again within `min_poll_interval`).
+pub async fn poll_status(app: &App, id: &str) -> Result<RedirectionRecord, HubError> {
+    let record = load(app, id).await?;
+    let now = hub_core::unix_now();
+    if !record.effective_status(now).is_final() {
+        let interval = app.settings().redirection.min_poll_interval;
+        if !interval.is_zero() {
+            let key = format!("rate:redir:{id}");
+            if !app.store().put_if_absent(&key, b"1", interval).await? {
+                let wait = app.store().ttl(&key).await?.unwrap_or(interval);
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                return Err(HubError::new(
+                    ErrorCode::RateLimited,
+                    format!("Polled too often: wait {seconds} s before asking about this redirection again"),
+                )
+                .with_retry_after(seconds.max(1)));
+            }
+        }
+    }
+    Ok(record)
+}
+
+/// The redirection link was opened: the session this browser continues (a reload keeps the
+/// one it already has for this redirection) or a new one, not yet saved, for this redirection.
+/// Marks the redirection started. The caller has checked the link is not final.
+pub async fn open(
+    app: &App,
+    record: &RedirectionRecord,
+    existing: Option<WidgetSession>,
+    language: &str,
+) -> Result<WidgetSession, HubError> {
+    if let Some(existing) = existing
+        && existing.redirection_id.as_deref() == Some(record.id.as_str())
+    {
+        return Ok(existing);
+    }
+    let record = mark_started(app, &record.id).await?;
+    let mut session = WidgetSession::new(record.params.clone(), language.to_owned(), None);
+    session.redirection_id = Some(record.id.clone());
+    session.country = record.country.clone();
+    session.return_host = url::Url::parse(&record.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    session.access_mode = match record.access_mode {
+        AccessModeRequest::Single => Some(AccessMode::Single),
+        AccessModeRequest::Multiple => Some(AccessMode::Multiple),
+        AccessModeRequest::Mixed => None,
+    };
+    Ok(session)
+}
+
+/// The link's live sessions, oldest first, under `redir-sessions:{id}` (one atomic list in
+/// the store, so it holds across hub instances). Keeps the newest `max_sessions_per_link`;
+/// the sessions pushed out end now. Called when a link opened a new session.
+pub async fn end_sessions_beyond_the_cap(
+    app: &App,
+    redirection_id: &str,
+    new_session_id: &str,
+) -> Result<(), HubError> {
+    let evicted = app
+        .store()
+        .push_capped(
+            &format!("redir-sessions:{redirection_id}"),
+            new_session_id,
+            app.settings().redirection.max_sessions_per_link,
+            // Sessions can start while the link works and live a session TTL after that (they
+            // are renewed while used); the list must outlive every one of them.
+            app.settings().redirection.link_ttl + app.settings().session_ttl,
+        )
+        .await?;
+    for old in evicted {
+        app.store()
+            .delete(&crate::session::session_key(&old))
+            .await?;
+    }
+    Ok(())
+}
+
+/// The user gave up: records `error`/`cancelled` (once; a final outcome stays).
+pub async fn cancel(app: &App, session: &WidgetSession) -> Result<RedirectionRecord, HubError> {
+    let id = session.redirection_id.as_deref().ok_or_else(|| {
+        HubError::new(
+            ErrorCode::Conflict,
+            "This widget session is not in redirection mode",
+        )
+    })?;
+    finish(
+        app,
+        id,
+        Err(RedirectionError {
+            code: "cancelled".into(),
+            message: "The user left before connecting an account".into(),
+        }),
+    )
+    .await
+}
+
+/// Mixed access mode: the user chooses whether the connection is kept for later updates.
+pub async fn choose_access_mode(
+    app: &App,
+    session: &WidgetSession,
+    value: &str,
+) -> Result<AccessMode, HubError> {
+    let mode = match value {
+        "single" => AccessMode::Single,
+        "multiple" => AccessMode::Multiple,
+        _ => {
+            return Err(HubError::invalid(
+                "accessMode",
+                "\"accessMode\" must be one of [single, multiple]",
+            ));
+        }
+    };
+    let id = session.redirection_id.as_deref().ok_or_else(|| {
+        HubError::new(
+            ErrorCode::Conflict,
+            "Only a redirection with accessMode mixed lets the user choose",
+        )
+    })?;
+    let record = load(app, id).await?;
+    if record.access_mode != AccessModeRequest::Mixed {
+        return Err(HubError::new(
+            ErrorCode::Conflict,
+            "Only a redirection with accessMode mixed lets the user choose",
+        ));
+    }
+    crate::session::update(app, &session.id, move |s| s.access_mode = Some(mode)).await?;
+    Ok(mode)
+}
+
 /// Marks a redirection as started when its link is opened (idempotent).
-pub async fn mark_started(state: &AppState, id: &str) -> Result<RedirectionRecord, HubError> {
+pub async fn mark_started(state: &App, id: &str) -> Result<RedirectionRecord, HubError> {
     let (record, _) = update(state, id, |r| {
         if r.status == RedirectionStatus::NotStarted {
             r.status = RedirectionStatus::InProgress;
@@ -299,7 +524,7 @@ pub async fn mark_started(state: &AppState, id: &str) -> Result<RedirectionRecor
 /// Records a final outcome once; later outcomes are ignored. Sends the webhook when this call
 /// made the status final.
 pub async fn finish(
-    state: &AppState,
+    state: &App,
     id: &str,
     outcome: Result<RedirectionConnection, RedirectionError>,
 ) -> Result<RedirectionRecord, HubError> {
@@ -322,17 +547,14 @@ pub async fn finish(
     })
     .await?;
     if changed {
-        send_webhook(state, &record);
+        send_webhook(state, &record).await?;
     }
     Ok(record)
 }
 
 /// Called whenever a connection record changes: if it belongs to a redirection and is final,
 /// the redirection's outcome is recorded (and, for `single` access, its deletion scheduled).
-pub async fn on_connection_update(
-    state: &AppState,
-    record: &ConnectionRecord,
-) -> Result<(), HubError> {
+pub async fn on_connection_update(state: &App, record: &ConnectionRecord) -> Result<(), HubError> {
     let Some(id) = record.redirection_id.as_deref() else {
         return Ok(());
     };
@@ -397,7 +619,7 @@ fn cleanup_key(member: &str) -> String {
 /// Schedules deletion. The job record outlives the due time by a week, so a hub that was down
 /// when it fell due still finds it; the schedule itself never expires.
 pub async fn schedule_deletion(
-    state: &AppState,
+    state: &App,
     record: &ConnectionRecord,
     due: i64,
 ) -> Result<(), HubError> {
@@ -418,7 +640,7 @@ pub async fn schedule_deletion(
 
 /// Runs due deletions once. Several instances may run this concurrently: a short claim keeps
 /// them from deleting the same connection twice (deletes are idempotent anyway).
-pub async fn run_cleanup_once(state: &AppState) -> Result<usize, HubError> {
+pub async fn run_cleanup_once(state: &App) -> Result<usize, HubError> {
     let now = hub_core::unix_now();
     let due = state.store().due(CLEANUP_QUEUE, now, 50).await?;
     let mut done = 0;
@@ -440,14 +662,10 @@ pub async fn run_cleanup_once(state: &AppState) -> Result<usize, HubError> {
             continue;
         };
         let result = match state.aggregators().get(&job.aggregator) {
-            Some(aggregator) => {
-                crate::flow::call(
-                    state,
-                    "delete connection",
-                    aggregator.delete_connection(&job.connection),
-                )
+            Some(aggregator) => aggregator
+                .delete_connection(&job.connection)
                 .await
-            }
+                .map_err(HubError::from),
             None => Err(HubError::not_found(format!(
                 "aggregator {} is not enabled",
                 job.aggregator
@@ -497,54 +715,166 @@ pub fn webhook_signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("v1={hex}")
 }
 
-/// Posts the final status to the configured webhook in the background, retrying with
-/// exponential backoff (1 s, 2 s, 4 s, …) until a 2xx or `webhook_max_attempts`.
-fn send_webhook(state: &AppState, record: &RedirectionRecord) {
-    let settings = state.settings().redirection.clone();
+/// The redirection-webhook schedule: redirections whose final status still has to be posted
+/// to the host. Durable like [`CLEANUP_QUEUE`]: a webhook in flight survives a restart, and
+/// any instance may deliver it.
+pub const WEBHOOK_QUEUE: &str = "webhooks:redirection";
+
+/// One pending delivery, stored under `webhook:job:{redirection}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookJob {
+    pub redirection_id: String,
+    /// Deliveries tried so far.
+    pub attempts: u32,
+}
+
+fn webhook_job_key(id: &str) -> String {
+    format!("webhook:job:{id}")
+}
+
+/// How long a delivery job is kept: past its last retry with room for a hub that was down.
+const WEBHOOK_JOB_TTL: Duration = Duration::from_secs(7 * 86_400);
+
+/// Schedules the webhook for a redirection that just became final, then tries the first
+/// delivery at once in the background. Retries come from the schedule
+/// ([`run_webhooks_once`]), with back-off 1 s, 2 s, 4 s, … until a 2xx or
+/// `webhook_max_attempts`.
+async fn send_webhook(state: &App, record: &RedirectionRecord) -> Result<(), HubError> {
+    if state.settings().redirection.webhook_url.is_empty() {
+        return Ok(());
+    }
+    let job = WebhookJob {
+        redirection_id: record.id.clone(),
+        attempts: 0,
+    };
+    state
+        .store()
+        .put_json(&webhook_job_key(&record.id), &job, WEBHOOK_JOB_TTL)
+        .await?;
+    state
+        .store()
+        .schedule(WEBHOOK_QUEUE, &record.id, hub_core::unix_now())
+        .await?;
+    let app = state.clone();
+    let id = record.id.clone();
+    tokio::spawn(async move {
+        if let Err(e) = deliver_webhook(&app, &id).await {
+            tracing::warn!(redirection = %id, error = %e, "redirection webhook could not run");
+        }
+    });
+    Ok(())
+}
+
+/// Delivers every due redirection webhook once (the worker calls this every second). Several
+/// instances may run it: each delivery is claimed by one.
+pub async fn run_webhooks_once(state: &App) -> Result<usize, HubError> {
+    let due = state
+        .store()
+        .due(WEBHOOK_QUEUE, hub_core::unix_now(), 50)
+        .await?;
+    let mut delivered = 0;
+    for id in due {
+        if deliver_webhook(state, &id).await? {
+            delivered += 1;
+        }
+    }
+    Ok(delivered)
+}
+
+/// One delivery attempt for redirection `id`, if it is due and no other instance holds it.
+/// Returns whether the host accepted it.
+async fn deliver_webhook(state: &App, id: &str) -> Result<bool, HubError> {
+    let store = state.store();
+    // The claim outlives one attempt (the client's 10 s timeout), so two instances never post
+    // the same attempt; it is released when the attempt ends.
+    let claim = format!("webhook:claim:{id}");
+    if !store
+        .put_if_absent(&claim, b"1", Duration::from_secs(30))
+        .await?
+    {
+        return Ok(false);
+    }
+    let result = attempt_webhook(state, id).await;
+    store.delete(&claim).await?;
+    result
+}
+
+async fn attempt_webhook(state: &App, id: &str) -> Result<bool, HubError> {
+    let store = state.store();
+    let settings = &state.settings().redirection;
+    let forget = || async {
+        store.unschedule(WEBHOOK_QUEUE, id).await?;
+        store.delete(&webhook_job_key(id)).await?;
+        Ok::<(), HubError>(())
+    };
+    let Some(mut job) = store.get_json::<WebhookJob>(&webhook_job_key(id)).await? else {
+        store.unschedule(WEBHOOK_QUEUE, id).await?;
+        return Ok(false);
+    };
+    let record = match load(state, id).await {
+        Ok(record) => record,
+        Err(e) if e.code == ErrorCode::NotFound => {
+            tracing::warn!(redirection = %id, "redirection expired before its webhook was delivered");
+            forget().await?;
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
     if settings.webhook_url.is_empty() {
-        return;
+        forget().await?;
+        return Ok(false);
     }
     let body =
         json!({"type": "redirection.completed", "data": record.to_json(hub_core::unix_now())});
-    let Ok(body) = serde_json::to_vec(&body) else {
-        return;
-    };
-    let client = state.http_client().clone();
-    let id = record.id.clone();
-    tokio::spawn(async move {
-        let secret = settings
-            .webhook_secret
-            .as_ref()
-            .map(|s| s.expose_secret().to_owned())
-            .unwrap_or_default();
-        let mut delay = Duration::from_secs(1);
-        for attempt in 1..=settings.webhook_max_attempts.max(1) {
-            let timestamp = hub_core::unix_now();
-            let result = client
-                .post(&settings.webhook_url)
-                .header("content-type", "application/json")
-                .header("x-connect-hub-timestamp", timestamp.to_string())
-                .header(
-                    "x-connect-hub-signature",
-                    webhook_signature(&secret, timestamp, &body),
-                )
-                .body(body.clone())
-                .send()
-                .await;
-            match result {
-                Ok(resp) if resp.status().is_success() => return,
-                Ok(resp) => {
-                    tracing::warn!(redirection = %id, attempt, status = resp.status().as_u16(), "redirection webhook refused")
-                }
-                Err(e) => {
-                    tracing::warn!(redirection = %id, attempt, error = %e, "redirection webhook failed")
-                }
-            }
-            tokio::time::sleep(delay).await;
-            delay = delay.saturating_mul(2);
+    let body =
+        serde_json::to_vec(&body).map_err(|e| HubError::internal(format!("webhook body: {e}")))?;
+    let secret = settings
+        .webhook_secret
+        .as_ref()
+        .map(|s| s.expose_secret().to_owned())
+        .unwrap_or_default();
+    job.attempts += 1;
+    let timestamp = hub_core::unix_now();
+    let result = state
+        .http_client()
+        .post(&settings.webhook_url)
+        .header("content-type", "application/json")
+        .header("x-connect-hub-timestamp", timestamp.to_string())
+        .header(
+            "x-connect-hub-signature",
+            webhook_signature(&secret, timestamp, &body),
+        )
+        .body(body)
+        .send()
+        .await;
+    let attempt = job.attempts;
+    match result {
+        Ok(resp) if resp.status().is_success() => {
+            forget().await?;
+            tracing::info!(redirection = %id, attempt, "redirection webhook delivered");
+            return Ok(true);
         }
-        tracing::error!(redirection = %id, "redirection webhook gave up");
-    });
+        Ok(resp) => {
+            tracing::warn!(redirection = %id, attempt, status = resp.status().as_u16(), "redirection webhook refused")
+        }
+        Err(e) => {
+            tracing::warn!(redirection = %id, attempt, error = %e, "redirection webhook failed")
+        }
+    }
+    if attempt >= settings.webhook_max_attempts.max(1) {
+        tracing::error!(redirection = %id, attempts = attempt, "redirection webhook gave up");
+        forget().await?;
+        return Ok(false);
+    }
+    // 1 s after the first attempt, then 2 s, 4 s, …
+    let backoff = 1_i64 << (attempt - 1).min(20);
+    store
+        .put_json(&webhook_job_key(id), &job, WEBHOOK_JOB_TTL)
+        .await?;
+    store
+        .schedule(WEBHOOK_QUEUE, id, hub_core::unix_now() + backoff)
+        .await?;
+    Ok(false)
 }
 
 #[cfg(test)]
