@@ -43,7 +43,7 @@ for target in "${targets[@]}"; do
     rm -f "$log"
   else
     echo "fuzz: $target FAILED; the crashing input is in fuzz/artifacts/$target/" >&2
-    grep -E -A12 "panicked|ERROR: libFuzzer|SUMMARY" "$log" | head -60 >&2 || tail -60 "$log" >&2
+    grep -a -E -A12 "panicked|ERROR: libFuzzer|SUMMARY" "$log" | head -60 >&2 || tail -60 "$log" >&2
     echo "reproduce: (cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none $target artifacts/$target/<file>)" >&2
     rm -f "$log"
     exit 1

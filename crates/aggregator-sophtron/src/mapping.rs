@@ -115,7 +115,11 @@ fn text(value: &Option<String>) -> Option<&str> {
 /// MIME type is sniffed from the first bytes (PNG when unknown). Whitespace is removed.
 pub fn image_data_uri(raw: &str) -> String {
     let compact: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    if compact.len() >= 5 && compact[..5].eq_ignore_ascii_case("data:") {
+    // `get`, not `[..5]`: the body is Sophtron's, and byte 5 may fall inside a character.
+    if compact
+        .get(..5)
+        .is_some_and(|p| p.eq_ignore_ascii_case("data:"))
+    {
         return compact;
     }
     let mime = if compact.starts_with("/9j/") {
@@ -592,6 +596,18 @@ mod tests {
         assert!(answer_request(&[answer(TOKEN_READ, "no")]).is_err());
         assert!(answer_request(&[answer("Hologram", "x")]).is_err());
         assert!(answer_request(&[answer(TOKEN_INPUT, "1"), answer(TOKEN_METHOD, "x")]).is_err());
+    }
+
+    #[test]
+    fn captcha_with_a_multibyte_start_does_not_panic() {
+        // Found by the `sophtron_responses` fuzz target: byte 5 inside a character panicked.
+        let raw = "\0\0<\u{4}\u{115}";
+        assert_eq!(image_data_uri(raw), format!("data:image/png;base64,{raw}"));
+        assert!(image_data_uri("dat\u{e9}:x").starts_with("data:image/png;base64,"));
+        assert_eq!(
+            image_data_uri(" DATA:image/gif;base64,R0 "),
+            "DATA:image/gif;base64,R0"
+        );
     }
 
     #[test]
