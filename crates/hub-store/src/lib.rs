@@ -54,7 +54,7 @@ mod redis_store;
 pub mod testing;
 
 pub use memory::{DEFAULT_CAPACITY, MemoryStore, MemoryStoreOptions};
-pub use redis_store::{RedisStore, RedisStoreOptions};
+pub use redis_store::{RedisStore, RedisStoreOptions, RedisTls, RedisTlsError, RedisTlsFile};
 
 use std::time::Duration;
 
