@@ -6,6 +6,7 @@ use hub_core::{Store, StoreError};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
 use redis::{
     Client, ClientTlsConfig, Cmd, Pipeline, RedisError, RedisFuture, Script, TlsCertificates, Value,
 };
@@ -639,6 +640,38 @@ fn scrub_secret(message: String, secret: Option<&str>) -> String {
     }
 }
 
+/// Checks the per-master replies of `CLUSTER INFO` (a map from node address to reply).
+fn cluster_health(reply: Value) -> Result<(), String> {
+    let Value::Map(replies) = reply else {
+        return Err("unexpected reply to CLUSTER INFO".into());
+    };
+    if replies.is_empty() {
+        return Err("no master answered CLUSTER INFO".into());
+    }
+    for (node, info) in replies {
+        let node = match node {
+            Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            _ => "a node".to_owned(),
+        };
+        let info = match info {
+            Value::BulkString(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Value::VerbatimString { text, .. } => text,
+            Value::ServerError(error) => return Err(format!("{node}: {error:?}")),
+            _ => return Err(format!("{node}: unexpected reply to CLUSTER INFO")),
+        };
+        if !info.lines().any(|line| line.trim() == "cluster_state:ok") {
+            let state = info
+                .lines()
+                .find(|line| line.starts_with("cluster_state:"))
+                .unwrap_or("cluster_state unknown")
+                .trim()
+                .to_owned();
+            return Err(format!("{node} reports {state}"));
+        }
+    }
+    Ok(())
+}
+
 fn ttl_millis(ttl: Duration) -> u64 {
     u64::try_from(effective_ttl(ttl).as_millis()).unwrap_or(u64::MAX)
 }
@@ -799,12 +832,34 @@ impl Store for RedisStore {
         Ok(removed > 0)
     }
 
+    /// One node: `PING`. A cluster: `CLUSTER INFO` on every master, each of which must report
+    /// `cluster_state:ok`, so readiness turns false while any slot is unserved (a `PING` to
+    /// whichever masters the client still reaches would not notice a dead one).
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        let command = redis::cmd("PING");
-        self.run("", command.query_async::<String>(&mut connection))
-            .await
-            .map(drop)
+        match &self.connection {
+            Connection::Single(_) => {
+                let mut connection = self.connection.clone();
+                let command = redis::cmd("PING");
+                self.run("", command.query_async::<String>(&mut connection))
+                    .await
+                    .map(drop)
+            }
+            Connection::Cluster(connection) => {
+                let mut connection = connection.clone();
+                let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+                let reply = self
+                    .run(
+                        "",
+                        connection
+                            .route_command(redis::cmd("CLUSTER").arg("INFO").clone(), routing),
+                    )
+                    .await?;
+                cluster_health(reply).map_err(|reason| {
+                    tracing::warn!(address = %self.address, %reason, "Redis cluster not ok");
+                    StoreError::Unavailable(format!("Redis {}: {reason}", self.address))
+                })
+            }
+        }
     }
 }
 
