@@ -56,11 +56,18 @@ pub enum StartupError {
     Aggregator(String),
 }
 
-/// Redis when `store.redis_url` is set, else memory.
+/// Redis when `store.redis_url` or `store.redis_cluster_nodes` is set, else memory.
 pub async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
-    let url = settings.store.redis_url.trim();
-    if url.is_empty() {
-        let capacity = settings.store.memory_capacity;
+    let store_settings = &settings.store;
+    let url = store_settings.redis_url.trim();
+    let nodes: Vec<String> = store_settings
+        .redis_cluster_nodes
+        .iter()
+        .map(|node| node.trim().to_owned())
+        .filter(|node| !node.is_empty())
+        .collect();
+    if url.is_empty() && nodes.is_empty() {
+        let capacity = store_settings.memory_capacity;
         tracing::info!(
             capacity,
             "state store: in memory (one instance; set REDIS_URL to scale out)"
@@ -68,13 +75,45 @@ pub async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupE
         let store = hub_store::MemoryStore::with_options(
             hub_store::MemoryStoreOptions::default().capacity(capacity),
         );
-        store.spawn_sweeper(settings.store.memory_sweep_interval);
+        store.spawn_sweeper(store_settings.memory_sweep_interval);
         return Ok(Arc::new(store));
     }
-    let store = hub_store::RedisStore::connect(url, &settings.store.key_prefix)
-        .await
-        .map_err(|e| StartupError::Store(format!("store.redis_url: {e}")))?;
-    tracing::info!(prefix = %settings.store.key_prefix, "state store: Redis");
+    let mut options = hub_store::RedisStoreOptions::default();
+    let file = |value: &String| {
+        let value = value.trim();
+        (!value.is_empty()).then(|| std::path::PathBuf::from(value))
+    };
+    let (ca, cert, key) = (
+        file(&store_settings.redis_tls_ca_file),
+        file(&store_settings.redis_tls_client_cert),
+        file(&store_settings.redis_tls_client_key),
+    );
+    if ca.is_some() || cert.is_some() || key.is_some() {
+        let tls = hub_store::RedisTls::from_files(ca.as_deref(), cert.as_deref(), key.as_deref())
+            .map_err(|e| {
+            let setting = match e.file() {
+                hub_store::RedisTlsFile::CaFile => "store.redis_tls_ca_file",
+                hub_store::RedisTlsFile::ClientCert => "store.redis_tls_client_cert",
+                hub_store::RedisTlsFile::ClientKey => "store.redis_tls_client_key",
+            };
+            StartupError::Store(format!("{setting}: {e}"))
+        })?;
+        options = options.tls(tls);
+    }
+    let prefix = &store_settings.key_prefix;
+    let (store, setting) = if nodes.is_empty() {
+        (
+            hub_store::RedisStore::connect_with(url, prefix, options).await,
+            "store.redis_url",
+        )
+    } else {
+        (
+            hub_store::RedisStore::connect_cluster(&nodes, prefix, options).await,
+            "store.redis_cluster_nodes",
+        )
+    };
+    let store = store.map_err(|e| StartupError::Store(format!("{setting}: {e}")))?;
+    tracing::info!(prefix = %prefix, store = ?store, "state store: Redis");
     Ok(Arc::new(store))
 }
 
