@@ -382,6 +382,61 @@ mod tests {
         Settings::from_sources(None, &env).unwrap()
     }
 
+    /// Bad TLS files stop the start-up with the setting's name, never the URL's password;
+    /// the generated certificates of a real TLS redis-server let it start.
+    #[tokio::test]
+    async fn redis_tls_files_are_loaded_and_named_in_errors() {
+        let missing = std::env::temp_dir().join(format!("missing-{}.pem", uuid::Uuid::new_v4()));
+        let missing = missing.display().to_string();
+        let s = settings(&[
+            ("REDIS_URL", "rediss://:tls-secret-8@127.0.0.1:1/"),
+            ("HUB__STORE__REDIS_TLS_CA_FILE", &missing),
+        ]);
+        let e = build_store(&s)
+            .await
+            .err()
+            .expect("a missing CA file is refused")
+            .to_string();
+        assert!(e.contains("store.redis_tls_ca_file"), "{e}");
+        assert!(!e.contains("tls-secret-8"), "{e}");
+
+        let Some(server) = hub_store::testing::TlsRedisServer::start_or_skip(true) else {
+            return;
+        };
+        let files = server.certificates();
+        let path = |p: &std::path::PathBuf| p.display().to_string();
+        let (ca, cert, key) = (
+            path(&files.ca_cert),
+            path(&files.client_cert),
+            path(&files.client_key),
+        );
+        let swapped = settings(&[
+            ("REDIS_URL", &server.url()),
+            ("HUB__STORE__REDIS_TLS_CA_FILE", &ca),
+            ("HUB__STORE__REDIS_TLS_CLIENT_CERT", &cert),
+            ("HUB__STORE__REDIS_TLS_CLIENT_KEY", &cert),
+        ]);
+        let e = build_store(&swapped)
+            .await
+            .err()
+            .expect("a certificate is no key")
+            .to_string();
+        assert!(e.contains("store.redis_tls_client_key"), "{e}");
+
+        let good = settings(&[
+            ("REDIS_URL", &server.url()),
+            ("HUB__STORE__REDIS_TLS_CA_FILE", &ca),
+            ("HUB__STORE__REDIS_TLS_CLIENT_CERT", &cert),
+            ("HUB__STORE__REDIS_TLS_CLIENT_KEY", &key),
+        ]);
+        let store = build_store(&good).await.expect("mutual TLS store");
+        store
+            .put("k", b"v", std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.get("k").await.unwrap(), Some(b"v".to_vec()));
+    }
+
     fn ids(registry: &AggregatorRegistry) -> Vec<String> {
         registry.ids().map(|id| id.to_string()).collect()
     }
