@@ -394,8 +394,7 @@ mod tests {
         ]);
         let e = build_store(&s)
             .await
-            .err()
-            .expect("a missing CA file is refused")
+            .expect_err("a missing CA file is refused")
             .to_string();
         assert!(e.contains("store.redis_tls_ca_file"), "{e}");
         assert!(!e.contains("tls-secret-8"), "{e}");
@@ -418,8 +417,7 @@ mod tests {
         ]);
         let e = build_store(&swapped)
             .await
-            .err()
-            .expect("a certificate is no key")
+            .expect_err("a certificate is no key")
             .to_string();
         assert!(e.contains("store.redis_tls_client_key"), "{e}");
 
