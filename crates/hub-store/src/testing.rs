@@ -444,6 +444,9 @@ impl TlsRedisServer {
     }
 }
 
+/// A cluster node's bus listens on its port plus this.
+const CLUSTER_BUS_PORT_OFFSET: u16 = 10_000;
+
 /// How long the cluster may take to report `cluster_state:ok`.
 const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -526,13 +529,24 @@ impl RedisCluster {
             nodes: Vec::with_capacity(3),
             dir,
         };
+        let mut attempts = 0;
         while cluster.nodes.len() < 3 {
+            attempts += 1;
             let port = free_port().map_err(RedisServerError::Spawn)?;
-            if cluster.ports().contains(&port) {
+            // Each node also listens on its cluster bus port, port + 10000: it must exist and
+            // be free too.
+            let bus_free = port
+                .checked_add(CLUSTER_BUS_PORT_OFFSET)
+                .is_some_and(|bus| TcpListener::bind((Ipv4Addr::LOCALHOST, bus)).is_ok());
+            if cluster.ports().contains(&port) || !bus_free {
                 continue;
             }
-            let node = cluster.spawn_node(port)?;
-            cluster.nodes.push(node);
+            match cluster.spawn_node(port) {
+                Ok(node) => cluster.nodes.push(node),
+                // The port (or its bus port) was taken meanwhile: try another.
+                Err(RedisServerError::NotReady(_)) if attempts < 20 => {}
+                Err(error) => return Err(error),
+            }
         }
         let addresses: Vec<String> = cluster
             .ports()
