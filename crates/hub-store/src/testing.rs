@@ -327,7 +327,11 @@ fn generate_certificates(dir: &TempDir) -> Result<TestCertificates, RedisServerE
     server_params
         .distinguished_name
         .push(DnType::CommonName, "hub-store test redis-server");
-    server_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    // ClientAuth too: cluster nodes present this certificate to each other on the bus.
+    server_params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let server_key = KeyPair::generate().map_err(setup)?;
     let server_cert = server_params.signed_by(&server_key, &ca).map_err(setup)?;
 
@@ -467,10 +471,27 @@ fn cli_installed() -> bool {
         .is_ok_and(|status| status.success())
 }
 
+/// `redis-cli --tls --cacert … --cert … --key …` for a TLS set-up, nothing otherwise.
+fn cli_tls_args(tls: Option<&TestCertificates>) -> Vec<String> {
+    let Some(files) = tls else {
+        return Vec::new();
+    };
+    vec![
+        "--tls".to_owned(),
+        "--cacert".to_owned(),
+        files.ca_cert.display().to_string(),
+        "--cert".to_owned(),
+        files.client_cert.display().to_string(),
+        "--key".to_owned(),
+        files.client_key.display().to_string(),
+    ]
+}
+
 /// `redis-cli -p port args…`, stdout if it succeeded.
-fn cli(port: u16, args: &[&str]) -> Option<String> {
+fn cli(port: u16, tls: Option<&TestCertificates>, args: &[&str]) -> Option<String> {
     let output = Command::new(cli_binary())
         .args(["-h", "127.0.0.1", "-p", &port.to_string()])
+        .args(cli_tls_args(tls))
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -486,6 +507,8 @@ fn cli(port: u16, args: &[&str]) -> Option<String> {
 /// config files are removed on drop.
 pub struct RedisCluster {
     nodes: Vec<RedisServer>,
+    /// Set for a TLS cluster (`tls-cluster yes`: clients and the bus speak TLS only).
+    tls: Option<TestCertificates>,
     dir: TempDir,
 }
 
@@ -519,14 +542,44 @@ impl RedisCluster {
     /// Starts three cluster-enabled servers on free ports, creates the cluster and waits
     /// until every node reports `cluster_state:ok`.
     pub fn start() -> Result<RedisCluster, RedisServerError> {
+        Self::start_with(false)
+    }
+
+    /// Like [`start_or_skip`](Self::start_or_skip), but TLS only: clients and the cluster bus
+    /// use TLS (`--port 0 --tls-port N --tls-cluster yes`) with generated certificates, so
+    /// [`seed_urls`](Self::seed_urls) are `rediss://`.
+    #[track_caller]
+    pub fn start_tls_or_skip() -> Option<RedisCluster> {
+        if (!RedisServer::is_installed() || !cli_installed()) && skip_requested() {
+            eprintln!(
+                "note: skipping a TLS Redis Cluster test: `{}` or `{}` is not installed and \
+                 {SKIP_ENV}=1",
+                binary(),
+                cli_binary()
+            );
+            return None;
+        }
+        match Self::start_with(true) {
+            Ok(cluster) => Some(cluster),
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    fn start_with(tls: bool) -> Result<RedisCluster, RedisServerError> {
         if !cli_installed() {
             return Err(RedisServerError::NotInstalled {
                 binary: cli_binary(),
             });
         }
         let dir = TempDir::new("cluster")?;
+        let tls = if tls {
+            Some(generate_certificates(&dir)?)
+        } else {
+            None
+        };
         let mut cluster = RedisCluster {
             nodes: Vec::with_capacity(3),
+            tls,
             dir,
         };
         let mut attempts = 0;
@@ -555,6 +608,7 @@ impl RedisCluster {
             .collect();
         let mut create = Command::new(cli_binary());
         create
+            .args(cli_tls_args(cluster.tls.as_ref()))
             .arg("--cluster")
             .arg("create")
             .args(&addresses)
@@ -574,17 +628,35 @@ impl RedisCluster {
 
     fn spawn_node(&self, port: u16) -> Result<RedisServer, RedisServerError> {
         let config = self.dir.0.join(format!("nodes-{port}.conf"));
-        let args = [
-            "--port".to_owned(),
-            port.to_string(),
+        let mut args = match &self.tls {
+            None => vec!["--port".to_owned(), port.to_string()],
+            Some(files) => vec![
+                "--port".to_owned(),
+                "0".to_owned(),
+                "--tls-port".to_owned(),
+                port.to_string(),
+                "--tls-cluster".to_owned(),
+                "yes".to_owned(),
+                "--tls-cert-file".to_owned(),
+                files.server_cert.display().to_string(),
+                "--tls-key-file".to_owned(),
+                files.server_key.display().to_string(),
+                "--tls-ca-cert-file".to_owned(),
+                files.ca_cert.display().to_string(),
+                "--tls-auth-clients".to_owned(),
+                "no".to_owned(),
+            ],
+        };
+        args.extend([
             "--cluster-enabled".to_owned(),
             "yes".to_owned(),
             "--cluster-config-file".to_owned(),
             config.display().to_string(),
             "--cluster-node-timeout".to_owned(),
             CLUSTER_NODE_TIMEOUT_MS.to_string(),
-        ];
-        RedisServer::spawn(port, &args, &self.dir.0, ping)
+        ]);
+        let ready = if self.tls.is_some() { listening } else { ping };
+        RedisServer::spawn(port, &args, &self.dir.0, ready)
     }
 
     /// The nodes' ports, in creation order.
@@ -592,22 +664,37 @@ impl RedisCluster {
         self.nodes.iter().map(|node| node.port).collect()
     }
 
-    /// One `redis://127.0.0.1:{port}/` seed URL per node.
+    /// One `redis://127.0.0.1:{port}/` (TLS: `rediss://…`) seed URL per node.
     pub fn seed_urls(&self) -> Vec<String> {
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
         self.ports()
             .iter()
-            .map(|port| format!("redis://127.0.0.1:{port}/"))
+            .map(|port| format!("{scheme}://127.0.0.1:{port}/"))
             .collect()
     }
 
-    /// `redis+cluster://127.0.0.1:a,127.0.0.1:b,127.0.0.1:c`.
+    /// The generated certificates of a TLS cluster.
+    pub fn certificates(&self) -> Option<&TestCertificates> {
+        self.tls.as_ref()
+    }
+
+    /// `redis+cluster://127.0.0.1:a,127.0.0.1:b,127.0.0.1:c` (TLS: `rediss+cluster://…`).
     pub fn cluster_url(&self) -> String {
         let hosts: Vec<String> = self
             .ports()
             .iter()
             .map(|port| format!("127.0.0.1:{port}"))
             .collect();
-        format!("redis+cluster://{}", hosts.join(","))
+        let scheme = if self.tls.is_some() {
+            "rediss"
+        } else {
+            "redis"
+        };
+        format!("{scheme}+cluster://{}", hosts.join(","))
     }
 
     /// Kills node `index` (a master: its slots become unreachable).
@@ -632,7 +719,7 @@ impl RedisCluster {
     pub fn is_ok(&self) -> bool {
         self.nodes.iter().all(|node| {
             node.child.is_some()
-                && cli(node.port, &["cluster", "info"])
+                && cli(node.port, self.tls.as_ref(), &["cluster", "info"])
                     .is_some_and(|info| info.lines().any(|line| line.trim() == "cluster_state:ok"))
         })
     }

@@ -10,7 +10,7 @@
 
 use hub_core::{Store, StoreError};
 use hub_store::testing::RedisCluster;
-use hub_store::{RedisStore, RedisStoreOptions, conformance};
+use hub_store::{RedisStore, RedisStoreOptions, RedisTls, conformance};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +34,39 @@ async fn conformance_through_seed_nodes() {
     )
     .await
     .expect("connect to the test cluster");
+    let store: Arc<dyn Store> = Arc::new(store);
+    conformance::run_all(store).await;
+}
+
+/// A TLS-only cluster (clients and bus), as managed services run it: the client verifies
+/// every node it discovers against the private CA and presents its client certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_on_a_tls_cluster() {
+    let Some(cluster) = RedisCluster::start_tls_or_skip() else {
+        return;
+    };
+    let files = cluster
+        .certificates()
+        .expect("a TLS cluster has certificates");
+    let tls = RedisTls::from_files(
+        Some(&files.ca_cert),
+        Some(&files.client_cert),
+        Some(&files.client_key),
+    )
+    .unwrap();
+    assert!(
+        cluster
+            .seed_urls()
+            .iter()
+            .all(|url| url.starts_with("rediss://"))
+    );
+    let store = RedisStore::connect_with(
+        &cluster.cluster_url(),
+        &prefix(),
+        RedisStoreOptions::default().tls(tls),
+    )
+    .await
+    .expect("connect to the TLS cluster");
     let store: Arc<dyn Store> = Arc::new(store);
     conformance::run_all(store).await;
 }
