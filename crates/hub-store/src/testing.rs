@@ -24,6 +24,7 @@
 //!   `redis-cli --cluster create` (`redis-cli` from `PATH`, or `REDIS_CLI_BIN`), with a short
 //!   `cluster-node-timeout` so failover tests see the cluster fail and heal quickly; a node
 //!   can be killed and restarted on its port with its cluster identity.
+//!   [`RedisCluster::start_tls_or_skip`] makes it TLS-only (clients and the cluster bus).
 //!
 //! Both clean up their processes and temporary directories on drop.
 
