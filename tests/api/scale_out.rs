@@ -3,7 +3,7 @@
 //! `redis-server` the test starts on a free loopback port.
 
 use crate::helpers::*;
-use hub_store::testing::RedisServer;
+use hub_store::testing::{RedisCluster, RedisServer};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -203,6 +203,13 @@ async fn a_redis_outage_is_a_clear_503_and_the_hub_recovers() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 503);
+    assert_eq!(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1"),
+        "a store outage tells clients when to retry"
+    );
     let ready = client()
         .get(format!("{}/health/ready", hub.address))
         .send()
@@ -234,4 +241,91 @@ async fn a_redis_outage_is_a_clear_503_and_the_hub_recovers() {
     assert!(recovered, "the hub serves again without a restart");
     let token = widget_token(&hub, "after-outage").await;
     assert_eq!(open(&hub, &token).await.status(), 200);
+}
+
+/// The hub on a three-master Redis Cluster (through a `redis+cluster://` URL): a widget flow
+/// works; a master is killed: requests whose keys live on it are 503 with `Retry-After`
+/// (never a 500, never a hang), readiness turns 503 once the cluster marks itself failed;
+/// the master comes back on its port: the same hub process serves every request again.
+#[tokio::test]
+async fn a_cluster_master_failure_is_503_and_the_hub_recovers() {
+    let Some(mut cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    let hub = start_hub(&cluster.cluster_url()).await;
+    let token = widget_token(&hub, "cluster-user").await;
+    let cookie = session_cookie(&open(&hub, &token).await).unwrap();
+    let (status, body) = get(&hub, &cookie, "/session").await;
+    assert_eq!(status, 200, "{body}");
+
+    cluster.stop_node(0);
+
+    // Widget tokens have random keys, so about a third land on the dead master's slots
+    // (and all of them once the survivors mark the cluster failed).
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        let started = std::time::Instant::now();
+        let resp = client()
+            .post(format!("{}/widgetUrl", hub.address))
+            .json(&params(&["transactions"], &format!("during-{n}")))
+            .send()
+            .await
+            .expect("the hub answers while a master is down");
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "no hang: {:?}",
+            started.elapsed()
+        );
+        let status = resp.status().as_u16();
+        if status == 503 {
+            assert_eq!(
+                resp.headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()),
+                Some("1")
+            );
+        }
+        statuses.push(status);
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 503),
+        "only 200 or 503 while a master is down: {statuses:?}"
+    );
+    assert!(statuses.contains(&503), "{statuses:?}");
+    let mut not_ready = false;
+    for _ in 0..50 {
+        let ready = client()
+            .get(format!("{}/health/ready", hub.address))
+            .send()
+            .await
+            .unwrap();
+        if ready.status() == 503 {
+            not_ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(not_ready, "readiness must report the failed cluster");
+
+    cluster
+        .restart_node(0)
+        .expect("restart the master on its port");
+    let mut recovered = false;
+    for _ in 0..100 {
+        let ready = client()
+            .get(format!("{}/health/ready", hub.address))
+            .send()
+            .await
+            .unwrap();
+        if ready.status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the hub is ready again without a restart");
+    for n in 0..10 {
+        let token = widget_token(&hub, &format!("after-{n}")).await;
+        assert_eq!(open(&hub, &token).await.status(), 200);
+    }
 }

@@ -54,11 +54,18 @@ pub enum StartupError {
     Aggregator(String),
 }
 
-/// Redis when `store.redis_url` is set, else memory.
+/// Redis when `store.redis_url` or `store.redis_cluster_nodes` is set, else memory.
 pub async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupError> {
-    let url = settings.store.redis_url.trim();
-    if url.is_empty() {
-        let capacity = settings.store.memory_capacity;
+    let store_settings = &settings.store;
+    let url = store_settings.redis_url.trim();
+    let nodes: Vec<String> = store_settings
+        .redis_cluster_nodes
+        .iter()
+        .map(|node| node.trim().to_owned())
+        .filter(|node| !node.is_empty())
+        .collect();
+    if url.is_empty() && nodes.is_empty() {
+        let capacity = store_settings.memory_capacity;
         tracing::info!(
             capacity,
             "state store: in memory (one instance; set REDIS_URL to scale out)"
@@ -66,13 +73,45 @@ pub async fn build_store(settings: &Settings) -> Result<Arc<dyn Store>, StartupE
         let store = hub_store::MemoryStore::with_options(
             hub_store::MemoryStoreOptions::default().capacity(capacity),
         );
-        store.spawn_sweeper(settings.store.memory_sweep_interval);
+        store.spawn_sweeper(store_settings.memory_sweep_interval);
         return Ok(Arc::new(store));
     }
-    let store = hub_store::RedisStore::connect(url, &settings.store.key_prefix)
-        .await
-        .map_err(|e| StartupError::Store(format!("store.redis_url: {e}")))?;
-    tracing::info!(prefix = %settings.store.key_prefix, "state store: Redis");
+    let mut options = hub_store::RedisStoreOptions::default();
+    let file = |value: &String| {
+        let value = value.trim();
+        (!value.is_empty()).then(|| std::path::PathBuf::from(value))
+    };
+    let (ca, cert, key) = (
+        file(&store_settings.redis_tls_ca_file),
+        file(&store_settings.redis_tls_client_cert),
+        file(&store_settings.redis_tls_client_key),
+    );
+    if ca.is_some() || cert.is_some() || key.is_some() {
+        let tls = hub_store::RedisTls::from_files(ca.as_deref(), cert.as_deref(), key.as_deref())
+            .map_err(|e| {
+            let setting = match e.file() {
+                hub_store::RedisTlsFile::CaFile => "store.redis_tls_ca_file",
+                hub_store::RedisTlsFile::ClientCert => "store.redis_tls_client_cert",
+                hub_store::RedisTlsFile::ClientKey => "store.redis_tls_client_key",
+            };
+            StartupError::Store(format!("{setting}: {e}"))
+        })?;
+        options = options.tls(tls);
+    }
+    let prefix = &store_settings.key_prefix;
+    let (store, setting) = if nodes.is_empty() {
+        (
+            hub_store::RedisStore::connect_with(url, prefix, options).await,
+            "store.redis_url",
+        )
+    } else {
+        (
+            hub_store::RedisStore::connect_cluster(&nodes, prefix, options).await,
+            "store.redis_cluster_nodes",
+        )
+    };
+    let store = store.map_err(|e| StartupError::Store(format!("{setting}: {e}")))?;
+    tracing::info!(prefix = %prefix, store = ?store, "state store: Redis");
     Ok(Arc::new(store))
 }
 
@@ -286,6 +325,59 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         Settings::from_sources(None, &env).unwrap()
+    }
+
+    /// Bad TLS files stop the start-up with the setting's name, never the URL's password;
+    /// the generated certificates of a real TLS redis-server let it start.
+    #[tokio::test]
+    async fn redis_tls_files_are_loaded_and_named_in_errors() {
+        let missing = std::env::temp_dir().join(format!("missing-{}.pem", uuid::Uuid::new_v4()));
+        let missing = missing.display().to_string();
+        let s = settings(&[
+            ("REDIS_URL", "rediss://:tls-secret-8@127.0.0.1:1/"),
+            ("HUB__STORE__REDIS_TLS_CA_FILE", &missing),
+        ]);
+        let e = build_store(&s)
+            .await
+            .expect_err("a missing CA file is refused")
+            .to_string();
+        assert!(e.contains("store.redis_tls_ca_file"), "{e}");
+        assert!(!e.contains("tls-secret-8"), "{e}");
+
+        let Some(server) = hub_store::testing::TlsRedisServer::start_or_skip(true) else {
+            return;
+        };
+        let files = server.certificates();
+        let path = |p: &std::path::PathBuf| p.display().to_string();
+        let (ca, cert, key) = (
+            path(&files.ca_cert),
+            path(&files.client_cert),
+            path(&files.client_key),
+        );
+        let swapped = settings(&[
+            ("REDIS_URL", &server.url()),
+            ("HUB__STORE__REDIS_TLS_CA_FILE", &ca),
+            ("HUB__STORE__REDIS_TLS_CLIENT_CERT", &cert),
+            ("HUB__STORE__REDIS_TLS_CLIENT_KEY", &cert),
+        ]);
+        let e = build_store(&swapped)
+            .await
+            .expect_err("a certificate is no key")
+            .to_string();
+        assert!(e.contains("store.redis_tls_client_key"), "{e}");
+
+        let good = settings(&[
+            ("REDIS_URL", &server.url()),
+            ("HUB__STORE__REDIS_TLS_CA_FILE", &ca),
+            ("HUB__STORE__REDIS_TLS_CLIENT_CERT", &cert),
+            ("HUB__STORE__REDIS_TLS_CLIENT_KEY", &key),
+        ]);
+        let store = build_store(&good).await.expect("mutual TLS store");
+        store
+            .put("k", b"v", std::time::Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(store.get("k").await.unwrap(), Some(b"v".to_vec()));
     }
 
     fn ids(registry: &AggregatorRegistry) -> Vec<String> {

@@ -39,8 +39,24 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreSettings {
-    /// `redis://…` (or `rediss://…`) switches state to Redis; empty keeps it in memory.
+    /// `redis://…` (or `rediss://…` for TLS) switches state to Redis; empty keeps it in
+    /// memory. `redis+cluster://host:port,host:port` (or `rediss+cluster://…`) is a cluster.
     pub redis_url: String,
+    /// Redis Cluster / Valkey cluster seed nodes (`redis://host:port` or `rediss://…`
+    /// each); non-empty selects the cluster. `HUB__STORE__REDIS_CLUSTER_NODES` takes them
+    /// comma-separated. Exclusive with `redis_url`.
+    #[serde(default)]
+    pub redis_cluster_nodes: Vec<String>,
+    /// `rediss://` only: PEM file of the CA(s) the server certificate must chain to; empty
+    /// uses the system's roots.
+    #[serde(default)]
+    pub redis_tls_ca_file: String,
+    /// `rediss://` only: PEM client certificate for mutual TLS (with `redis_tls_client_key`).
+    #[serde(default)]
+    pub redis_tls_client_cert: String,
+    /// `rediss://` only: PEM private key of `redis_tls_client_cert`.
+    #[serde(default)]
+    pub redis_tls_client_key: String,
     /// Prefix of every Redis key, so several deployments can share one Redis.
     pub key_prefix: String,
     /// Memory store only: values held before new widget tokens and sessions are refused
@@ -49,6 +65,70 @@ pub struct StoreSettings {
     /// Memory store only: how often the background sweeper reclaims expired values.
     #[serde(with = "hub_web::settings::secs")]
     pub memory_sweep_interval: Duration,
+}
+
+impl StoreSettings {
+    /// Whether the Redis settings fit together. Values are never quoted: URLs may hold a
+    /// password.
+    fn check(&self) -> Result<(), ConfigError> {
+        let url = self.redis_url.trim();
+        let nodes: Vec<&str> = self
+            .redis_cluster_nodes
+            .iter()
+            .map(|node| node.trim())
+            .filter(|node| !node.is_empty())
+            .collect();
+        if !url.is_empty() && !nodes.is_empty() {
+            return Err(ConfigError(
+                "store.redis_url and store.redis_cluster_nodes are both set: use one (a \
+                 cluster can also be a redis+cluster://host:port,host:port URL)"
+                    .into(),
+            ));
+        }
+        const SCHEMES: [&str; 4] = [
+            "redis://",
+            "rediss://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ];
+        if !url.is_empty() && !SCHEMES.iter().any(|scheme| url.starts_with(scheme)) {
+            return Err(ConfigError(
+                "store.redis_url (REDIS_URL) must start with redis://, rediss://, \
+                 redis+cluster:// or rediss+cluster://"
+                    .into(),
+            ));
+        }
+        for (index, node) in nodes.iter().enumerate() {
+            if !node.starts_with("redis://") && !node.starts_with("rediss://") {
+                return Err(ConfigError(format!(
+                    "store.redis_cluster_nodes[{index}] must be a redis:// or rediss:// URL"
+                )));
+            }
+        }
+        let tls =
+            url.starts_with("rediss") || nodes.iter().any(|node| node.starts_with("rediss://"));
+        let tls_files = [
+            ("store.redis_tls_ca_file", &self.redis_tls_ca_file),
+            ("store.redis_tls_client_cert", &self.redis_tls_client_cert),
+            ("store.redis_tls_client_key", &self.redis_tls_client_key),
+        ];
+        if !tls && let Some((key, _)) = tls_files.iter().find(|(_, value)| !value.trim().is_empty())
+        {
+            return Err(ConfigError(format!(
+                "{key} is set but the Redis URL is not rediss:// (TLS files need a TLS URL)"
+            )));
+        }
+        if self.redis_tls_client_cert.trim().is_empty()
+            != self.redis_tls_client_key.trim().is_empty()
+        {
+            return Err(ConfigError(
+                "store.redis_tls_client_cert and store.redis_tls_client_key go together (mutual \
+                 TLS needs both)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -160,6 +240,8 @@ impl Settings {
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("store.redis_cluster_nodes")
                 .source(Some(hub_env)),
         );
         let ucw_names = [
@@ -220,6 +302,7 @@ impl Settings {
                     .into(),
             ));
         }
+        self.store.check()?;
         if self.web.redirection.max_sessions_per_link == 0 {
             return Err(ConfigError(
                 "web.redirection.max_sessions_per_link must be at least 1".into(),
@@ -442,6 +525,76 @@ mod tests {
             Settings::from_sources(None, &env(&[("REDIS_URL", "redis://127.0.0.1:6390")])).unwrap();
         assert_eq!(s.store.redis_url, "redis://127.0.0.1:6390");
         assert_eq!(Settings::defaults().unwrap().store.redis_url, "");
+    }
+
+    #[test]
+    fn redis_cluster_and_tls_settings_come_from_the_environment_and_are_checked() {
+        let s = Settings::from_sources(
+            None,
+            &env(&[
+                (
+                    "HUB__STORE__REDIS_CLUSTER_NODES",
+                    "rediss://10.0.0.1:7000,rediss://10.0.0.2:7001",
+                ),
+                ("HUB__STORE__REDIS_TLS_CA_FILE", "/etc/redis/ca.pem"),
+                ("HUB__STORE__REDIS_TLS_CLIENT_CERT", "/etc/redis/client.pem"),
+                (
+                    "HUB__STORE__REDIS_TLS_CLIENT_KEY",
+                    "/etc/redis/client-key.pem",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(
+            s.store.redis_cluster_nodes,
+            ["rediss://10.0.0.1:7000", "rediss://10.0.0.2:7001"]
+        );
+        assert_eq!(s.store.redis_tls_ca_file, "/etc/redis/ca.pem");
+        assert_eq!(s.store.redis_tls_client_key, "/etc/redis/client-key.pem");
+        assert!(
+            Settings::defaults()
+                .unwrap()
+                .store
+                .redis_cluster_nodes
+                .is_empty()
+        );
+
+        let refused = |pairs: &[(&str, &str)], key: &str| {
+            let e = Settings::from_sources(None, &env(pairs))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(key), "{e}");
+            assert!(!e.contains("s3cret-pw"), "password echoed: {e}");
+        };
+        refused(
+            &[
+                ("REDIS_URL", "redis://:s3cret-pw@a:1"),
+                ("HUB__STORE__REDIS_CLUSTER_NODES", "redis://b:2"),
+            ],
+            "store.redis_cluster_nodes",
+        );
+        refused(&[("REDIS_URL", "http://:s3cret-pw@a:1")], "store.redis_url");
+        refused(
+            &[("HUB__STORE__REDIS_CLUSTER_NODES", "redis://a:1,b:2")],
+            "store.redis_cluster_nodes[1]",
+        );
+        refused(
+            &[
+                ("REDIS_URL", "redis://:s3cret-pw@a:1"),
+                ("HUB__STORE__REDIS_TLS_CA_FILE", "/ca.pem"),
+            ],
+            "store.redis_tls_ca_file",
+        );
+        refused(
+            &[
+                ("REDIS_URL", "rediss://:s3cret-pw@a:1"),
+                ("HUB__STORE__REDIS_TLS_CLIENT_CERT", "/client.pem"),
+            ],
+            "store.redis_tls_client_key",
+        );
+        let s = Settings::from_sources(None, &env(&[("REDIS_URL", "redis+cluster://a:1,b:2")]))
+            .unwrap();
+        assert_eq!(s.store.redis_url, "redis+cluster://a:1,b:2");
     }
 
     #[test]

@@ -112,10 +112,14 @@ impl std::error::Error for HubError {}
 impl From<crate::store::StoreError> for HubError {
     fn from(err: crate::store::StoreError) -> Self {
         match err {
+            // Retry-After: 1 s. The store fails a call within its command timeout and
+            // reconnects by itself (a restarted Redis, a cluster whose master is back), so a
+            // short wait is the right hint; clients and proxies back off from there.
             crate::store::StoreError::Unavailable(_) => HubError::new(
                 ErrorCode::Unavailable,
                 "The hub's state store is unavailable; try again shortly",
-            ),
+            )
+            .with_retry_after(1),
             crate::store::StoreError::Full { retry_after, .. } => HubError::new(
                 ErrorCode::Overloaded,
                 "The hub is at capacity and cannot start a new widget session right now; try again later",

@@ -8,7 +8,10 @@
 //!   rate counters and schedules, so N processes behave like one. It reconnects by itself
 //!   after an outage; while Redis is unreachable every call fails fast with
 //!   [`StoreError::Unavailable`](hub_core::StoreError::Unavailable) (bounded by a per-command
-//!   timeout, 2 s by default) instead of hanging a request.
+//!   timeout, 2 s by default) instead of hanging a request. It speaks TLS (`rediss://`, with
+//!   [`RedisTls`] for a private CA and client certificates) and Redis Cluster / Valkey cluster
+//!   ([`RedisStore::connect_cluster`] or a `redis+cluster://` URL); every call touches one
+//!   key, so on a cluster each call stays in one hash slot.
 //!
 //! # Key prefix
 //! [`RedisStore`] writes every key as `{prefix}{key}` (for example `hub:token:…`), so one Redis
@@ -44,8 +47,9 @@
 //!
 //! # Testing
 //! [`conformance`] is a suite that checks any [`Store`](hub_core::Store) implementation
-//! against the contract; both backends run it. With the `testing` feature,
-//! `testing::RedisServer` starts a throwaway `redis-server` for tests.
+//! against the contract; both backends run it (Redis plain, over TLS and as a cluster). With
+//! the `testing` feature, `testing::RedisServer`, `testing::TlsRedisServer` and
+//! `testing::RedisCluster` start throwaway Redis processes for tests.
 
 pub mod conformance;
 mod memory;
@@ -54,7 +58,7 @@ mod redis_store;
 pub mod testing;
 
 pub use memory::{DEFAULT_CAPACITY, MemoryStore, MemoryStoreOptions};
-pub use redis_store::{RedisStore, RedisStoreOptions};
+pub use redis_store::{RedisStore, RedisStoreOptions, RedisTls, RedisTlsError, RedisTlsFile};
 
 use std::time::Duration;
 
